@@ -1,0 +1,151 @@
+/* racker's verb table and top-level option parsing. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cleanup.h"
+#include "cli/cli.h"
+
+static const struct rk_verb racker_verbs[] = {
+    {"pull", rk_cmd_pull, "pull an image from a registry into the store",
+     "pull [-q] [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] REF\n"
+     "\nDownload an image and unpack its layers into the store.\n"
+     "\nOptions:\n"
+     "  -q, --quiet           print nothing but errors\n"
+     "  --platform P          pick P from a multi-platform image (default: the host's)\n"
+     "  --tls-verify=BOOL     verify TLS certificates (default true; loopback\n"
+     "                        registries always use plain HTTP)\n"},
+    {"images", rk_cmd_images, "list images in the store",
+     "images [-q] [--digests] [--no-trunc] [--format table|json]\n"
+     "\nOptions:\n"
+     "  -q, --quiet    print image IDs only\n"
+     "  --digests      show the registry digest of each image\n"
+     "  --no-trunc     print full IDs\n"
+     "  --format F     table (default) or json\n"},
+    {"rmi", rk_cmd_rmi, "remove images",
+     "rmi [-f] REF|ID...\n"
+     "\nUntag and remove images. With an ID, every tag of that image goes.\n"
+     "\nOptions:\n"
+     "  -f, --force    remove even when the image has several tags or is used by a container\n"},
+    {"inspect", rk_cmd_inspect, "show an image's details as JSON",
+     "inspect REF|ID...\n"},
+    {"image", rk_cmd_image, "manage images (ls, rm, inspect, prune, mount, unmount)",
+     "image ls|rm|inspect|prune|mount|unmount ...\n"
+     "\n  image ls             same as 'images'\n"
+     "  image rm REF...      same as 'rmi'\n"
+     "  image inspect REF    same as 'inspect'\n"
+     "  image prune          remove blobs and layers no image uses\n"
+     "  image mount REF      mount the image's root file system read-only and print its path\n"
+     "  image unmount REF    unmount it again\n"},
+    {"info", rk_cmd_info, "show store, kernel and cgroup information",
+     "info [--format table|json]\n"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static void print_main_help(struct rk_cli *cli)
+{
+    printf("Usage: %s [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS...]\n\n"
+           "Pull OCI and Docker images and run them as OS containers.\n\n"
+           "Commands:\n",
+           cli->prog);
+    for (const struct rk_verb *v = racker_verbs; v->name; v++)
+        printf("  %-10s %s\n", v->name, v->summary);
+    printf("\nGlobal options:\n"
+           "  --root DIR      image store (default %s, or $RACKER_ROOT)\n"
+           "  --runroot DIR   runtime state (default %s, or $RACKER_RUNDIR)\n"
+           "  --verbose       more progress detail on stderr\n"
+           "  --debug         debug output on stderr\n"
+           "  --version       print the version and exit\n"
+           "  --help          print this help and exit\n"
+           "\nExit status: 125 when racker itself fails (bad flag, bad reference,\n"
+           "registry or store error); see docs/CLI.md for the rest.\n"
+           "Run '%s COMMAND --help' for a command's options.\n",
+           RACKER_DEFAULT_ROOT, RACKER_DEFAULT_RUNDIR, cli->prog);
+}
+
+const struct rk_verb *rk_cli_find_verb(const struct rk_verb *table, const char *name)
+{
+    for (const struct rk_verb *v = table; v->name; v++)
+        if (!strcmp(v->name, name))
+            return v;
+    return NULL;
+}
+
+int rk_cli_init(struct rk_cli *cli, const char *prog, int usage_status)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->prog = prog;
+    cli->usage_status = usage_status;
+    const char *root = getenv("RACKER_ROOT");
+    cli->root = rk_xstrdup(root && *root ? root : RACKER_DEFAULT_ROOT);
+    const char *run = getenv("RACKER_RUNDIR");
+    cli->rundir = rk_xstrdup(run && *run ? run : RACKER_DEFAULT_RUNDIR);
+    cli->level = RK_LOG_NORMAL;
+    rk_log_init(prog, cli->level);
+    return 0;
+}
+
+void rk_cli_done(struct rk_cli *cli)
+{
+    free(cli->root);
+    free(cli->rundir);
+}
+
+int rk_cli_main_racker(int argc, char **argv)
+{
+    struct rk_cli cli;
+    rk_cli_init(&cli, "racker", RK_EXIT_FAILURE);
+    static const struct option globals[] = {RK_CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
+    opterr = 0;
+    int opt;
+    /* Global options before the verb; the verb parses the rest. */
+    while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
+        if (opt == 'h' || opt == RK_OPT_HELP) {
+            print_main_help(&cli);
+            rk_cli_done(&cli);
+            return 0;
+        }
+        if (opt == '?' || opt == ':') {
+            int st = rk_cli_usage_error(&cli, NULL, "%s '%s'",
+                                        opt == '?' ? "unknown option" : "missing value for",
+                                        argv[optind - 1]);
+            rk_cli_done(&cli);
+            return st;
+        }
+        rk_cli_handle_global(&cli, NULL, opt, optarg);
+    }
+    if (optind >= argc) {
+        print_main_help(&cli);
+        rk_cli_done(&cli);
+        return RK_EXIT_FAILURE;
+    }
+    const char *name = argv[optind];
+    if (!strcmp(name, "help")) {
+        print_main_help(&cli);
+        rk_cli_done(&cli);
+        return 0;
+    }
+    if (!strcmp(name, "version")) {
+        printf("%s version %s\n", cli.prog, RACKER_VERSION);
+        rk_cli_done(&cli);
+        return 0;
+    }
+    const struct rk_verb *verb = rk_cli_find_verb(racker_verbs, name);
+    if (!verb) {
+        int st = rk_cli_usage_error(&cli, NULL, "unknown command '%s'", name);
+        rk_cli_done(&cli);
+        return st;
+    }
+    /* The verb sees argv starting at its own name, as getopt expects. */
+    int r = verb->fn(&cli, argc - optind, argv + optind);
+    rk_cli_done(&cli);
+    fflush(stdout);
+    if (ferror(stdout)) {
+        fprintf(stderr, "%s: error: writing to stdout failed\n", cli.prog);
+        if (r == 0)
+            r = RK_EXIT_FAILURE;
+    }
+    return r;
+}
