@@ -17,7 +17,7 @@ void rk_log_init(const char *progname, enum rk_log_level level)
 enum rk_log_level rk_log_get_level(void) { return log_level; }
 const char *rk_log_progname(void) { return log_progname; }
 
-static void emit(const char *tag, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void emit(const char *tag, const char *fmt, va_list ap)
 {
     /* One fprintf call per line so concurrent writers do not interleave. */
     char *line = NULL;

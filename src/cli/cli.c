@@ -10,9 +10,8 @@
 #include "base/cleanup.h"
 #include "base/strv.h"
 
-static void print_verb_help(struct rk_cli *cli, const struct rk_verb *verb)
+void rk_cli_print_global_help(void)
 {
-    printf("Usage: %s %s\n", cli->prog, verb->usage);
     printf("\nGlobal options:\n"
            "  --root DIR      image store (default %s, or $RACKER_ROOT)\n"
            "  --runroot DIR   runtime state (default %s, or $RACKER_RUNDIR)\n"
@@ -21,6 +20,12 @@ static void print_verb_help(struct rk_cli *cli, const struct rk_verb *verb)
            "  --version       print the version and exit\n"
            "  --help          print this help and exit\n",
            RACKER_DEFAULT_ROOT, RACKER_DEFAULT_RUNDIR);
+}
+
+static void print_verb_help(struct rk_cli *cli, const struct rk_verb *verb)
+{
+    printf("Usage: %s %s\n", cli->prog, verb->usage);
+    rk_cli_print_global_help();
 }
 
 int rk_cli_handle_global(struct rk_cli *cli, const struct rk_verb *verb,

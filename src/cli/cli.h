@@ -69,6 +69,9 @@ int rk_cli_fail(struct rk_cli *cli, rk_error *err, int fallback);
 int rk_cli_usage_error(struct rk_cli *cli, const struct rk_verb *verb,
                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The global options' part of every --help. */
+void rk_cli_print_global_help(void);
+
 int rk_cli_main_racker(int argc, char **argv);
 int rk_cli_main_postroj(int argc, char **argv);
 
@@ -83,3 +86,20 @@ int rk_cmd_info(struct rk_cli *cli, int argc, char **argv);
 const struct rk_verb *rk_cli_find_verb(const struct rk_verb *table, const char *name);
 int rk_cli_init(struct rk_cli *cli, const char *prog, int usage_status);
 void rk_cli_done(struct rk_cli *cli);
+
+extern const struct rk_verb rk_racker_verbs[];
+/* "true"/"false" (and 1/0, yes/no); NULL means true (a bare --flag). */
+int rk_cli_parse_bool(const char *s, int *ret);
+
+struct rk_store;
+struct rk_pull_result;
+typedef struct rk_cli_pull_args {
+    bool quiet;
+    const char *platform; /* --platform */
+    int tls_verify;       /* --tls-verify: -1 unset, 0, 1 */
+    const char *cert_dir; /* --cert-dir */
+} rk_cli_pull_args;
+/* Pull with progress on stderr (bars on a terminal). Used by pull and run. */
+int rk_cli_pull_image(struct rk_cli *cli, struct rk_store *store, const char *ref,
+                      const rk_cli_pull_args *a, struct rk_pull_result *res,
+                      rk_error **err);

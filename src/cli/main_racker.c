@@ -8,15 +8,22 @@
 #include "base/cleanup.h"
 #include "cli/cli.h"
 
-static const struct rk_verb racker_verbs[] = {
+const struct rk_verb rk_racker_verbs[] = {
     {"pull", rk_cmd_pull, "pull an image from a registry into the store",
-     "pull [-q] [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] REF\n"
+     "pull [-q] [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] [--cert-dir DIR] REF\n"
      "\nDownload an image and unpack its layers into the store.\n"
      "\nOptions:\n"
      "  -q, --quiet           print nothing but errors\n"
      "  --platform P          pick P from a multi-platform image (default: the host's)\n"
-     "  --tls-verify=BOOL     verify TLS certificates (default true; loopback\n"
-     "                        registries always use plain HTTP)\n"},
+     "  --tls-verify=BOOL     verify TLS certificates (default true); false also\n"
+     "                        allows plain HTTP. Loopback registries always use HTTP\n"
+     "  --cert-dir DIR        extra CA certificates DIR/*.crt (default:\n"
+     "                        /etc/containers/certs.d/HOST/, /etc/docker/certs.d/HOST/)\n"
+     "\nThe full reference is printed on stdout once the image is stored.\n"
+     "Registries, mirrors and search registries come from registries.conf(5)\n"
+     "($CONTAINERS_REGISTRIES_CONF, /etc/containers/registries.conf[.d]);\n"
+     "credentials from $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"
+     "~/.config/containers/auth.json or ~/.docker/config.json.\n"},
     {"images", rk_cmd_images, "list images in the store",
      "images [-q] [--digests] [--no-trunc] [--format table|json]\n"
      "\nOptions:\n"
@@ -50,19 +57,13 @@ static void print_main_help(struct rk_cli *cli)
            "Pull OCI and Docker images and run them as OS containers.\n\n"
            "Commands:\n",
            cli->prog);
-    for (const struct rk_verb *v = racker_verbs; v->name; v++)
+    for (const struct rk_verb *v = rk_racker_verbs; v->name; v++)
         printf("  %-10s %s\n", v->name, v->summary);
-    printf("\nGlobal options:\n"
-           "  --root DIR      image store (default %s, or $RACKER_ROOT)\n"
-           "  --runroot DIR   runtime state (default %s, or $RACKER_RUNDIR)\n"
-           "  --verbose       more progress detail on stderr\n"
-           "  --debug         debug output on stderr\n"
-           "  --version       print the version and exit\n"
-           "  --help          print this help and exit\n"
-           "\nExit status: 125 when racker itself fails (bad flag, bad reference,\n"
+    rk_cli_print_global_help();
+    printf("\nExit status: 125 when racker itself fails (bad flag, bad reference,\n"
            "registry or store error); see docs/CLI.md for the rest.\n"
            "Run '%s COMMAND --help' for a command's options.\n",
-           RACKER_DEFAULT_ROOT, RACKER_DEFAULT_RUNDIR, cli->prog);
+           cli->prog);
 }
 
 const struct rk_verb *rk_cli_find_verb(const struct rk_verb *table, const char *name)
@@ -132,7 +133,7 @@ int rk_cli_main_racker(int argc, char **argv)
         rk_cli_done(&cli);
         return 0;
     }
-    const struct rk_verb *verb = rk_cli_find_verb(racker_verbs, name);
+    const struct rk_verb *verb = rk_cli_find_verb(rk_racker_verbs, name);
     if (!verb) {
         int st = rk_cli_usage_error(&cli, NULL, "unknown command '%s'", name);
         rk_cli_done(&cli);

@@ -1,7 +1,12 @@
 /* Manifests, indexes and image configs (OCI and Docker schema 2).
  *
  * Pure parsing: no I/O. Everything that comes from the network is checked
- * here before the store uses it (digests well formed, sizes non-negative). */
+ * here before the store uses it (digests well formed, sizes non-negative).
+ *
+ * Refusals of the image itself (schema 1, a non-image artifact, a layer
+ * media type we cannot unpack, no entry for the platform) carry
+ * err->status 125: another mirror would serve the same document. Malformed
+ * documents have status 0. */
 #pragma once
 
 #include <stdbool.h>

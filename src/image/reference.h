@@ -25,7 +25,8 @@ typedef struct rk_ref {
 
 /* Parse and normalize. On failure the message names the bad part, e.g.
  * `invalid reference "Debian": repository name must be lowercase`, and
- * err->status is 125. */
+ * err->status is 125. The 255-character limit applies to the normalized
+ * name (domain "/" path), so every rk_ref_string() result parses again. */
 int rk_ref_parse(const char *s, rk_ref **ret, rk_error **err);
 void rk_ref_free(rk_ref *ref);
 static inline void rk_ref_freep(rk_ref **r)
@@ -52,3 +53,7 @@ const char *rk_ref_api_host(const char *domain);
 bool rk_domain_is_loopback(const char *domain);
 /* Is s a valid tag? ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) */
 bool rk_tag_valid(const char *s);
+/* Is s a valid registry domain: host[:port], [IPv6][:port]? */
+bool rk_ref_domain_valid(const char *s);
+/* Is s a valid repository path: lowercase components joined by '/'? */
+bool rk_ref_path_valid(const char *s);

@@ -79,3 +79,87 @@ void rk_image_list_free(rk_image **v, size_t n);
 /* Is the image with this ID used by a container (any dir under
  * containers/ whose container.json has this "image_id")? */
 bool rk_store_image_in_use(rk_store *s, const char *image_id);
+
+/* ---- Writing: used by pull, provisioning and prune. ---- */
+
+/* Chain IDs (the layer keys): chain[0] = diff_ids[0];
+ * chain[i] = sha256(chain[i-1] + " " + diff_ids[i]). As in Docker: a layer
+ * dir depends on the layers below it (hardlinks to lower layers are
+ * materialized), so equal chains, not equal tars, are what can be shared. */
+char **rk_store_chain_ids(char *const *diff_ids);
+
+/* Paths inside the store; the caller frees them. */
+char *rk_store_blob_path(const rk_store *s, const char *digest);
+char *rk_store_layer_path(const rk_store *s, const char *chain_id); /* .../layers/<hex> */
+char *rk_store_layer_root(const rk_store *s, const char *chain_id); /* .../layers/<hex>/root */
+bool rk_store_has_blob(const rk_store *s, const char *digest);
+bool rk_store_has_layer(const rk_store *s, const char *chain_id);
+
+/* Locks. A writer holds the store lock shared for its whole run (prune
+ * takes it exclusively). Per-object locks guard one blob or one layer:
+ * whoever holds the lock owns the object's temporary, so a temporary found
+ * by a lock holder is stale (its writer died) and may be reused or
+ * removed. All return the lock fd (close it to release). */
+int rk_store_lock_shared(rk_store *s, rk_error **err);
+int rk_store_lock_exclusive(rk_store *s, rk_error **err);
+int rk_store_lock_blob(rk_store *s, const char *digest, rk_error **err);
+int rk_store_lock_layer(rk_store *s, const char *chain_id, rk_error **err);
+
+/* The temporary of a blob being downloaded: tmp/blob-<hex>.partial. Kept
+ * across interrupted pulls so the next one can resume with Range. */
+char *rk_store_blob_partial_path(const rk_store *s, const char *digest);
+/* Move a verified partial into blobs/ (fsync, rename, fsync dir). */
+int rk_store_commit_blob(rk_store *s, const char *digest, rk_error **err);
+/* Store a small blob after checking that data hashes to digest. */
+int rk_store_put_blob(rk_store *s, const char *digest, const void *data,
+                      size_t len, rk_error **err);
+int rk_store_read_blob(const rk_store *s, const char *digest, size_t max,
+                       char **ret, size_t *ret_len, rk_error **err);
+
+/* A fresh, empty temporary directory for unpacking a layer:
+ * tmp/layer-<hex>/root (a stale one is removed first; hold the layer lock). */
+int rk_store_layer_tmp(rk_store *s, const char *chain_id, char **ret_dir,
+                       char **ret_root, rk_error **err);
+/* Move a finished tmp layer into layers/<hex> with its metadata. */
+int rk_store_commit_layer(rk_store *s, const char *chain_id,
+                          const char *diff_id, const char *blob_digest,
+                          int64_t unpacked_size, rk_error **err);
+
+typedef struct rk_store_tag_info {
+    const char *ref_name;         /* "docker.io/library/debian:bookworm" */
+    const char *manifest_digest;  /* the OCI manifest blob (already stored) */
+    int64_t manifest_size;
+    const char *image_id;         /* config digest */
+    const char *repo_digest;      /* what the registry served, or NULL */
+    const char *source_manifest;  /* the registry's manifest if converted, or NULL */
+    const rk_platform *platform;
+    const char *derived_from;     /* provisioned images: the base image ID, or NULL */
+    const char *recipe;           /* provisioned images: recipe key, or NULL */
+} rk_store_tag_info;
+
+/* Point ref_name at an image in index.json (replacing what it named). */
+int rk_store_tag(rk_store *s, const rk_store_tag_info *t, rk_error **err);
+/* Remove ref_name from index.json. 1 if removed, 0 if it was not there.
+ * With keep_dangling, the last name of an image leaves the image in the
+ * index without a name (for images a container still uses). */
+int rk_store_untag(rk_store *s, const char *ref_name, bool keep_dangling,
+                   rk_error **err);
+/* Remove every index entry of an image (all its names). Returns the number
+ * of entries removed. Blobs and layers stay until prune. */
+int rk_store_remove_image(rk_store *s, const char *image_id, rk_error **err);
+
+typedef struct rk_prune_stats {
+    size_t blobs_removed, layers_removed, temps_removed;
+    int64_t bytes_freed;
+} rk_prune_stats;
+/* Remove blobs, layers and temporaries that no image and no container
+ * uses. Takes the store lock exclusively. */
+int rk_store_prune(rk_store *s, rk_prune_stats *stats, rk_error **err);
+
+/* Mounting an image's merged root file system read-only (image mount). */
+char *rk_store_image_mount_path(const rk_store *s, const rk_image *img);
+int rk_store_mount_image(rk_store *s, const rk_image *img, char **ret_path,
+                         rk_error **err);
+int rk_store_unmount_image(rk_store *s, const rk_image *img, rk_error **err);
+/* <root>/empty: the empty directory that a single-layer overlay sits on. */
+const char *rk_store_empty_dir(const rk_store *s);
