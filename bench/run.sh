@@ -1,0 +1,17 @@
+#!/bin/sh
+# make bench: every benchmark, each printing racker against the peers it
+# replaces, measured side by side in the same run. Figures, not pass/fail.
+#   sh bench/run.sh BUILD
+set -eu
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+
+echo "== pull: racker vs skopeo copy + umoci unpack =="
+$PY "$HERE/bench_pull.py" "$BUILD/racker"
+
+if [ -f "$HERE/bench_run.sh" ] && "$BUILD/racker" run --help >/dev/null 2>&1; then
+    echo
+    echo "== run: racker run --rm --boot=no vs systemd-nspawn and bubblewrap =="
+    sh "$HERE/bench_run.sh" "$BUILD"
+fi
