@@ -82,6 +82,12 @@ int rk_cmd_rmi(struct rk_cli *cli, int argc, char **argv);
 int rk_cmd_inspect(struct rk_cli *cli, int argc, char **argv);
 int rk_cmd_image(struct rk_cli *cli, int argc, char **argv);
 int rk_cmd_info(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_run(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_ps(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_exec(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_stop(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_rm(struct rk_cli *cli, int argc, char **argv);
+int rk_cmd_logs(struct rk_cli *cli, int argc, char **argv);
 
 const struct rk_verb *rk_cli_find_verb(const struct rk_verb *table, const char *name);
 int rk_cli_init(struct rk_cli *cli, const char *prog, int usage_status);

@@ -48,6 +48,64 @@ const struct rk_verb rk_racker_verbs[] = {
      "  image unmount REF    unmount it again\n"},
     {"info", rk_cmd_info, "show store, kernel and cgroup information",
      "info [--format table|json]\n"},
+    {"run", rk_cmd_run, "run a command in a new container",
+     "run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+     "       run [OPTIONS] --rootfs DIR COMMAND [ARG...]\n"
+     "\nCreate a container from IMAGE (pulled when missing) and run COMMAND in it\n"
+     "(default: the image's Entrypoint and Cmd). Everything after IMAGE belongs to\n"
+     "the command.\n"
+     "\nOptions:\n"
+     "  -d, --detach             run in the background and print the container ID\n"
+     "  -i, --interactive        forward stdin (without it, stdin is /dev/null)\n"
+     "  -t, --tty                allocate a pty in the container\n"
+     "  --rm                     remove the container when it exits\n"
+     "  --name NAME              name the container (names are unique)\n"
+     "  -e, --env K=V|K          set an environment variable (K alone: the host's value)\n"
+     "  --env-file FILE          read K=V lines from FILE\n"
+     "  -w, --workdir DIR        working directory in the container\n"
+     "  -u, --user USER[:GROUP]  user (and group) from the container's passwd/group\n"
+     "  --entrypoint CMD         replace the image's Entrypoint (and drop its Cmd)\n"
+     "  -v, --volume SRC:DST[:ro|rw]  bind-mount host path SRC at DST\n"
+     "  --tmpfs DST[:OPTS]       mount a tmpfs at DST\n"
+     "  --read-only              mount the container's root read-only\n"
+     "  --hostname NAME          the container's host name (default: its short ID)\n"
+     "  --network host|none      the host's network (default) or only loopback\n"
+     "  -m, --memory SIZE        memory limit (e.g. 256m); the OOM killer enforces it\n"
+     "  --cpus N                 CPU limit (e.g. 1.5)\n"
+     "  --pids-limit N           limit on the number of processes\n"
+     "  --cap-add CAP, --cap-drop CAP  change the capability set (ALL for all)\n"
+     "  --privileged             all capabilities, no seccomp filter, writable /sys\n"
+     "  --init                   run a tiny init as PID 1 that reaps and forwards signals\n"
+     "  --stop-signal SIG        signal for 'racker stop' (default: the image's, or TERM)\n"
+     "  --pull missing|always|never  when to pull the image (default missing)\n"
+     "  --platform OS/ARCH       platform to pull\n"
+     "  --tls-verify=BOOL        verify TLS certificates when pulling\n"
+     "  --boot no|auto|yes       boot systemd as PID 1 (yes: not implemented yet)\n"
+     "  --rootfs DIR             run DIR (a root file system) instead of an image; it is\n"
+     "                           the read-only layer under the container's writable one\n"
+     "\nExit status: the command's, 128+N when signal N killed it, 125 when racker\n"
+     "fails, 126 when the command cannot be executed, 127 when it is not found.\n"},
+    {"ps", rk_cmd_ps, "list containers",
+     "ps [-a] [-q] [--no-trunc] [--format table|json]\n"
+     "\nOptions:\n"
+     "  -a, --all      also stopped containers\n"
+     "  -q, --quiet    print container IDs only\n"
+     "  --no-trunc     print full IDs\n"
+     "  --format F     table (default) or json\n"},
+    {"exec", rk_cmd_exec, "run a command in a running container",
+     "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER[:GROUP]] CONTAINER COMMAND [ARG...]\n"
+     "\nThe command joins the container's namespaces and cgroup, with its\n"
+     "capabilities, seccomp filter and environment.\n"},
+    {"stop", rk_cmd_stop, "stop running containers",
+     "stop [-t SECONDS] [-s SIGNAL] CONTAINER...\n"
+     "\nSend the stop signal (the image's StopSignal, or TERM), then KILL after\n"
+     "SECONDS (default 10).\n"},
+    {"rm", rk_cmd_rm, "remove containers",
+     "rm [-f] CONTAINER...\n"
+     "\nOptions:\n"
+     "  -f, --force    kill a running container first\n"},
+    {"logs", rk_cmd_logs, "print the output of a detached container",
+     "logs CONTAINER\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,0 +1,268 @@
+"""Detached containers and their lifecycle: run -d, ps, logs, exec, stop,
+rm, unique names, and state that stays consistent when racker is killed.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rtkit  # noqa: E402
+from rtkit import PtyRun, Racker, mount_points, new_mounts, pid_alive, wait_for  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rootfs():
+    d = tempfile.mkdtemp(prefix="racker-rt-rootfs-", dir="/tmp")
+    rtkit.build_rootfs(os.path.join(d, "root"))
+    yield os.path.join(d, "root")
+    subprocess.run(["rm", "-rf", d])
+
+
+@pytest.fixture(scope="module")
+def host_mounts_at_start():
+    before = mount_points()
+    yield before
+    # After every test of the module: the host's mount table as it was.
+    assert new_mounts(before, mount_points()) == []
+
+
+@pytest.fixture
+def rk(racker_bin, host_mounts_at_start):
+    before = mount_points()
+    r = Racker(racker_bin)
+    yield r
+    r.cleanup()
+    assert new_mounts(before, mount_points()) == []
+
+
+def detach(rk, rootfs, *args):
+    if "--" in args:
+        i = args.index("--")
+        opts, cmd = args[:i], args[i + 1:]
+    else:
+        opts, cmd = (), args
+    cp = rk.ok("run", "-d", *opts, "--rootfs", rootfs, *cmd)
+    cid = cp.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid), cp.stdout
+    return cid
+
+
+def by_name(rk, name, all_=True):
+    found = [c for c in rk.ps(*(["-a"] if all_ else [])) if c["Names"] == [name]]
+    return found[0] if found else None
+
+
+def test_detached_run_ps_logs(rk, rootfs):
+    cid = detach(rk, rootfs, "--name", "web", "--", "sh", "-c",
+                 "echo out-line; echo err-line >&2; exec sleep 60")
+    c = by_name(rk, "web", all_=False)
+    assert c and c["Id"] == cid and c["State"] == "running"
+    assert c["Command"] == ["sh", "-c", "echo out-line; echo err-line >&2; exec sleep 60"]
+    assert pid_alive(c["Pid"])
+    assert rk.ok("ps", "-q").stdout.split() == [cid[:12]]
+    assert rk.ok("ps", "-q", "--no-trunc").stdout.split() == [cid]
+    table = rk.ok("ps").stdout
+    assert "web" in table and "Up " in table and cid[:12] in table
+    assert wait_for(lambda: "out-line" in rk.ok("logs", "web").stdout)
+    logs = rk.run("logs", "web")
+    assert logs.stdout == "out-line\n" and logs.stderr == "err-line\n"
+    assert rk.ok("logs", cid[:12]).stdout == "out-line\n"
+    # the detached supervisor does not keep the caller's stdout open: the
+    # `run -d` above returned although the container still runs
+    rk.ok("stop", "-t", "1", "web")
+    c = by_name(rk, "web")
+    assert c["State"] == "exited" and c["ExitCode"] == 137  # sh as PID 1 ignores TERM
+    assert by_name(rk, "web", all_=False) is None
+    assert not pid_alive(c["Pid"]) if c["Pid"] else True
+    rk.ok("rm", "web")
+    assert by_name(rk, "web") is None
+    assert rk.records() == []
+
+
+def test_stop_uses_the_stop_signal(rk, rootfs):
+    detach(rk, rootfs, "--name", "trap", "--", "rk-helper", "trap")
+    t0 = time.monotonic()
+    rk.ok("stop", "-t", "20", "trap")
+    assert time.monotonic() - t0 < 10
+    c = by_name(rk, "trap")
+    assert c["ExitCode"] == 100 + signal.SIGTERM
+    detach(rk, rootfs, "--name", "trap2", "--stop-signal", "USR1", "--", "rk-helper", "trap")
+    rk.ok("stop", "trap2")
+    assert by_name(rk, "trap2")["ExitCode"] == 100 + signal.SIGUSR1
+    # stopping a stopped container is fine
+    rk.ok("stop", "trap")
+    assert rk.run("stop", "nosuch").returncode == 125
+
+
+def test_exec(rk, rootfs):
+    cid = detach(rk, rootfs, "--name", "box", "--hostname", "boxhost", "-e", "RUNVAR=r",
+                 "-w", "/srv", "--", "sleep", "60")
+    init_pid = by_name(rk, "box")["Pid"]
+    cp = rk.ok("exec", "box", "sh", "-c", "hostname; pwd; echo $RUNVAR; cat /proc/1/cmdline | tr '\\0' ' '")
+    lines = cp.stdout.splitlines()
+    assert lines[0] == "boxhost"
+    assert lines[1] == "/srv"
+    assert lines[2] == "r"
+    assert lines[3].strip() == "sleep 60"  # the container's PID 1: same PID namespace
+    # the same namespaces and cgroup as the container's init
+    cp = rk.ok("exec", "box", "sh", "-c", "for n in mnt pid uts ipc cgroup; do "
+                                          "readlink /proc/self/ns/$n; done")
+    want = [os.readlink(f"/proc/{init_pid}/ns/{n}") for n in ("mnt", "pid", "uts", "ipc", "cgroup")]
+    assert cp.stdout.split() == want
+    cp = rk.ok("exec", "box", "rk-helper", "pid")
+    pid_in = int(cp.stdout.split()[0].split("=")[1])
+    assert pid_in > 1
+    # -e, -w, -u
+    cp = rk.ok("exec", "-e", "X=1", "-w", "/tmp", "-u", "alice", "box", "sh", "-c",
+               "echo $X $RUNVAR; pwd; id -u")
+    assert cp.stdout.split() == ["1", "r", "/tmp", "1000"]
+    # capabilities and seccomp as in the container
+    caps = rk.ok("exec", "box", "rk-helper", "caps").stdout
+    assert "NoNewPrivs:\t1" in caps and "Seccomp:\t2" in caps
+    assert "CapEff:\t00000000a80425fb" in caps
+    # exit codes, stdin
+    assert rk.run("exec", "box", "sh", "-c", "exit 9").returncode == 9
+    assert rk.run("exec", "box", "no-such-cmd").returncode == 127
+    assert rk.run("exec", "box", "/etc/not-executable").returncode == 126
+    cp = rk.run("exec", "-i", "box", "cat", input="through exec\n")
+    assert cp.stdout == "through exec\n"
+    cp = rk.run("exec", "box", "cat", input="not forwarded\n")
+    assert cp.stdout == ""
+    # a pty
+    t = PtyRun(rk.argv("exec", "-it", "box", "rk-helper", "tty"), rows=25, cols=90)
+    try:
+        assert t.wait() == 0
+        assert "tty=/dev/pts/" in t.text() and "rows=25 cols=90" in t.text()
+        assert t.termios_now() == t.saved
+    finally:
+        t.close()
+    # the exec'd process ends with the container
+    p = rk.popen("exec", "box", "sleep", "60")
+    time.sleep(0.3)
+    rk.ok("stop", "-t", "0", "box")
+    assert p.wait(timeout=20) == 137
+    # not running: exec refuses
+    cp = rk.run("exec", "box", "true")
+    assert cp.returncode == 125 and "not running" in cp.stderr
+    rk.ok("rm", cid)
+
+
+def test_rm_running_needs_force(rk, rootfs):
+    cid = detach(rk, rootfs, "--name", "busy", "--memory", "64m", "--", "sleep", "60")
+    cgroups = rk.state(cid)["cgroups"]
+    assert cgroups and all(os.path.isdir(d) for d in cgroups)
+    cp = rk.run("rm", "busy")
+    assert cp.returncode == 125 and "running" in cp.stderr
+    pid = by_name(rk, "busy")["Pid"]
+    rk.ok("rm", "-f", "busy")
+    assert by_name(rk, "busy") is None
+    assert not pid_alive(pid)
+    assert not any(os.path.exists(d) for d in cgroups)
+    assert not os.path.exists(os.path.join(rk.runroot, cid))
+    assert rk.run("rm", "busy").returncode == 125
+
+
+def test_names_unique(rk, rootfs):
+    detach(rk, rootfs, "--name", "only", "--", "sleep", "60")
+    cp = rk.run("run", "-d", "--name", "only", "--rootfs", rootfs, "true")
+    assert cp.returncode == 125 and "already in use" in cp.stderr
+    cp = rk.run("run", "--rm", "--name", "only", "--rootfs", rootfs, "true")
+    assert cp.returncode == 125
+    assert len(rk.ps("-a")) == 1
+    assert rk.run("run", "--name", "bad/name", "--rootfs", rootfs, "true").returncode == 125
+    rk.ok("rm", "-f", "only")
+    rk.ok("run", "--rm", "--name", "only", "--rootfs", rootfs, "true")  # free again
+
+
+def test_detached_rm_cleans_itself(rk, rootfs):
+    detach(rk, rootfs, "--rm", "--name", "temp", "--", "sleep", "60")
+    assert by_name(rk, "temp")["State"] == "running"
+    rk.ok("stop", "-t", "0", "temp")
+    assert wait_for(lambda: by_name(rk, "temp") is None)
+    assert rk.records() == []
+
+
+def test_detached_tty_and_stdin(rk, rootfs):
+    detach(rk, rootfs, "-t", "--name", "ttybox", "--", "sh", "-c", "rk-helper isatty; sleep 60")
+    assert wait_for(lambda: "stdin=1" in rk.ok("logs", "ttybox").stdout)
+    # -di keeps stdin open (never EOF): cat keeps running
+    detach(rk, rootfs, "-i", "--name", "catbox", "--", "cat")
+    time.sleep(0.3)
+    assert by_name(rk, "catbox")["State"] == "running"
+    rk.ok("rm", "-f", "ttybox", "catbox")
+
+
+def test_supervisor_killed_foreground(rk, rootfs):
+    before = mount_points()
+    p = rk.popen("run", "--name", "orphan", "--rootfs", rootfs, "sleep", "60")
+    c = wait_for(lambda: (by_name(rk, "orphan") or {}).get("State") == "running" and by_name(rk, "orphan"))
+    assert c
+    pid = c["Pid"]
+    cid = c["Id"]
+    cgroups = rk.state(cid)["cgroups"]
+    p.kill()  # SIGKILL: no cleanup in racker at all
+    p.wait()
+    # the container dies with its supervisor (parent death signal)
+    assert wait_for(lambda: not pid_alive(pid))
+    c = by_name(rk, "orphan")
+    assert c["State"] == "exited"
+    assert "supervisor died" in rk.ok("ps", "-a").stdout
+    assert new_mounts(before, mount_points()) == []
+    rk.ok("rm", "orphan")
+    assert not any(os.path.exists(d) for d in cgroups)
+    assert rk.records() == []
+    assert not os.path.exists(os.path.join(rk.runroot, cid))
+
+
+def test_supervisor_killed_detached(rk, rootfs):
+    cid = detach(rk, rootfs, "--name", "dsup", "--", "sleep", "60")
+    st = rk.state(cid)
+    os.kill(st["supervisor"], signal.SIGKILL)
+    assert wait_for(lambda: not pid_alive(st["pid"]))
+    assert by_name(rk, "dsup")["State"] == "exited"
+    # a --rm container whose supervisor died can still be removed
+    cid2 = detach(rk, rootfs, "--rm", "--name", "dsup2", "--", "sleep", "60")
+    st2 = rk.state(cid2)
+    os.kill(st2["supervisor"], signal.SIGKILL)
+    assert wait_for(lambda: not pid_alive(st2["pid"]))
+    assert by_name(rk, "dsup2")["State"] == "exited"
+    rk.ok("rm", "dsup", "dsup2")
+    assert rk.records() == []
+
+
+def test_ps_json_and_all(rk, rootfs):
+    assert rk.run("run", "--name", "done", "--rootfs", rootfs, "rk-helper", "exit", "3").returncode == 3
+    detach(rk, rootfs, "--name", "live", "--", "sleep", "60")
+    running = rk.ps()
+    assert [c["Names"][0] for c in running] == ["live"]
+    everything = {c["Names"][0]: c for c in rk.ps("-a")}
+    assert set(everything) == {"done", "live"}
+    assert everything["done"]["State"] == "exited" and everything["done"]["ExitCode"] == 3
+    assert everything["live"]["State"] == "running"
+    for c in everything.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", c["Id"])
+        assert c["Image"] == rootfs
+    assert "Exited (3)" in rk.ok("ps", "-a").stdout
+    rk.ok("rm", "-f", "done", "live")
+
+
+def test_state_files(rk, rootfs):
+    cid = detach(rk, rootfs, "--name", "st", "--", "sleep", "60")
+    rec = rk.record(cid)
+    for k in ("id", "name", "image_id", "image_ref", "created", "command"):
+        assert k in rec
+    assert rec["id"] == cid and rec["name"] == "st" and rec["image_id"] is None
+    st = rk.state(cid)
+    assert st["status"] == "running" and pid_alive(st["pid"]) and pid_alive(st["supervisor"])
+    rk.ok("stop", "-t", "0", "st")
+    st = rk.state(cid)
+    assert st["status"] == "exited" and st["exit_code"] == 137
+    rk.ok("rm", "st")
