@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/overlay.h"
 #include "base/strv.h"
+#include "image/pack.h"
 #include "image/reference.h"
 
 #define ANN_REF_NAME "org.opencontainers.image.ref.name"
@@ -879,4 +880,168 @@ int rk_store_unmount_image(rk_store *s, const rk_image *img, rk_error **err)
     if (rmdir(p) < 0 && errno != ENOENT)
         return rk_error_set(err, errno, "removing %s", p);
     return 0;
+}
+
+/* ---- derived images ---- */
+
+static json_t *read_blob_json(rk_store *s, const char *digest, rk_error **err)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (rk_store_read_blob(s, digest, 16u << 20, &text, &len, err) < 0)
+        return NULL;
+    json_error_t je;
+    json_t *j = json_loadb(text, len, 0, &je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        rk_error_set(err, 0, "blob %s is not a JSON object", digest);
+        return NULL;
+    }
+    return j;
+}
+
+static int put_json_blob(rk_store *s, json_t *j, char digest[RK_DIGEST_LEN + 1], size_t *ret_len,
+                         rk_error **err)
+{
+    _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!text)
+        return rk_error_set(err, ENOMEM, "serializing JSON");
+    rk_sha256_buf(text, strlen(text), digest);
+    *ret_len = strlen(text);
+    return rk_store_put_blob(s, digest, text, strlen(text), err);
+}
+
+int rk_store_find_derived(rk_store *s, const char *base_id, const char *recipe, rk_image **ret,
+                          rk_error **err)
+{
+    *ret = NULL;
+    _cleanup_json_ json_t *idx = NULL;
+    if (index_load(s, &idx, err) < 0)
+        return -1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(idx, "manifests"), i, e)
+    {
+        if (rk_streq_ptr(entry_ann(e, ANN_DERIVED_FROM), base_id) &&
+            rk_streq_ptr(entry_ann(e, ANN_RECIPE), recipe))
+            return image_from_entry(s, idx, e, ret, err);
+    }
+    return 0;
+}
+
+/* Put upper (moved) into tmp/layer-<chain>/root and publish it. */
+static int commit_upper_as_layer(rk_store *s, const char *upper, const char *chain_id,
+                                 const char *diff_id, const char *blob, int64_t size,
+                                 rk_error **err)
+{
+    _cleanup_close_ int lk = rk_store_lock_layer(s, chain_id, err);
+    if (lk < 0)
+        return -1;
+    if (rk_store_has_layer(s, chain_id))
+        return rk_rm_rf(upper, err); /* the same layer exists: ours is a duplicate */
+    _cleanup_free_ char *dir = NULL, *root = NULL;
+    if (rk_store_layer_tmp(s, chain_id, &dir, &root, err) < 0)
+        return -1;
+    if (rmdir(root) < 0 || rename(upper, root) < 0) {
+        int e = errno;
+        rk_rm_rf(dir, NULL);
+        return rk_error_set(err, e, "moving %s into the store", upper);
+    }
+    if (rk_store_commit_layer(s, chain_id, diff_id, blob, size, err) < 0) {
+        /* Give the directory back, as the caller expects on failure. */
+        rename(root, upper);
+        rk_rm_rf(dir, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+int rk_store_commit_derived(rk_store *s, const rk_derived_info *d, rk_image **ret,
+                            rk_error **err)
+{
+    const rk_image *base = d->base;
+    _cleanup_close_ int store_lock = rk_store_lock_shared(s, err);
+    if (store_lock < 0)
+        return -1;
+
+    /* 1. The blob, packed from the upper directory. */
+    char rnd[17];
+    rk_random_hex(rnd, 8);
+    _cleanup_free_ char *tmp = rk_xasprintf("%s/tmp/pack-%s.partial", s->root, rnd);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return rk_error_set(err, errno, "creating %s", tmp);
+    char blob[RK_DIGEST_LEN + 1], diff_id[RK_DIGEST_LEN + 1];
+    int64_t size = 0;
+    if (rk_layer_pack(d->upper_dir, fd, blob, diff_id, &size, err) < 0 || fsync(fd) < 0) {
+        if (err && !*err)
+            rk_error_set(err, errno, "syncing %s", tmp);
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    _cleanup_free_ char *final = rk_store_blob_path(s, blob);
+    if (chmod(tmp, 0644) < 0 || rename(tmp, final) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return rk_error_set(err, e, "storing blob %s", blob);
+    }
+
+    /* 2. The layer: the upper directory itself, moved. */
+    _cleanup_strv_ char **diff_ids = rk_strv_dup(base->config->diff_ids);
+    rk_strv_push_dup(&diff_ids, diff_id);
+    _cleanup_strv_ char **chain = rk_store_chain_ids(diff_ids);
+    const char *chain_id = chain[rk_strv_len(chain) - 1];
+
+    /* 3. Config and manifest: the base's plus one layer. */
+    _cleanup_json_ json_t *cfg = read_blob_json(s, base->id, err);
+    _cleanup_json_ json_t *man = cfg ? read_blob_json(s, base->manifest_digest, err) : NULL;
+    if (!cfg || !man)
+        return rk_error_wrap(err, "deriving from %s", base->id);
+    char now[32];
+    now_rfc3339(now);
+    json_t *rootfs = json_object_get(cfg, "rootfs");
+    json_t *ids = json_object_get(rootfs, "diff_ids");
+    json_t *layers = json_object_get(man, "layers");
+    if (!json_is_array(ids) || !json_is_array(layers))
+        return rk_error_set(err, 0, "image %s has no layer lists", base->id);
+    json_array_append_new(ids, json_string(diff_id));
+    json_t *hist = json_object_get(cfg, "history");
+    if (!json_is_array(hist)) {
+        hist = json_array();
+        json_object_set_new(cfg, "history", hist);
+    }
+    json_array_append_new(hist, json_pack("{s:s,s:s}", "created", now, "created_by",
+                                          d->created_by ? d->created_by : "racker"));
+    json_object_set_new(cfg, "created", json_string(now));
+    char cfg_digest[RK_DIGEST_LEN + 1], man_digest[RK_DIGEST_LEN + 1];
+    size_t cfg_len = 0, man_len = 0;
+    if (put_json_blob(s, cfg, cfg_digest, &cfg_len, err) < 0)
+        return -1;
+    json_array_append_new(layers, json_pack("{s:s,s:s,s:I}", "mediaType", RK_MT_OCI_LAYER_GZIP,
+                                            "digest", blob, "size", (json_int_t)size));
+    json_object_set_new(man, "config", json_pack("{s:s,s:s,s:I}", "mediaType", RK_MT_OCI_CONFIG,
+                                                 "digest", cfg_digest, "size",
+                                                 (json_int_t)cfg_len));
+    json_object_set_new(man, "mediaType", json_string(RK_MT_OCI_MANIFEST));
+    if (put_json_blob(s, man, man_digest, &man_len, err) < 0)
+        return -1;
+
+    if (commit_upper_as_layer(s, d->upper_dir, chain_id, diff_id, blob, size, err) < 0)
+        return -1;
+
+    /* 4. The name, last. */
+    rk_store_tag_info ti = {
+        .ref_name = d->ref_name,
+        .manifest_digest = man_digest,
+        .manifest_size = (int64_t)man_len,
+        .image_id = cfg_digest,
+        .platform = &base->platform,
+        .derived_from = base->id,
+        .recipe = d->recipe,
+    };
+    if (rk_store_tag(s, &ti, err) < 0)
+        return -1;
+    return rk_store_find_image(s, cfg_digest, ret, err);
 }

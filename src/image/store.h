@@ -163,3 +163,26 @@ int rk_store_mount_image(rk_store *s, const rk_image *img, char **ret_path,
 int rk_store_unmount_image(rk_store *s, const rk_image *img, rk_error **err);
 /* <root>/empty: the empty directory that a single-layer overlay sits on. */
 const char *rk_store_empty_dir(const rk_store *s);
+
+/* ---- Derived images (provisioning) ---- */
+
+typedef struct rk_derived_info {
+    const rk_image *base;
+    /* An overlayfs upper directory on the store's file system (for
+     * instance a kept container's writable layer): it becomes the new
+     * top layer, moved into layers/ (not copied), and is packed as a
+     * tar+gzip blob for the OCI layout (whiteouts become .wh. files). */
+    const char *upper_dir;
+    const char *ref_name;   /* the name it gets in index.json */
+    const char *recipe;     /* what was done, as a key ("sha256:..." of the commands) */
+    const char *created_by; /* the config's history entry */
+} rk_derived_info;
+
+/* Store base + upper_dir as a new image. On failure nothing is named and
+ * upper_dir is left where it was. */
+int rk_store_commit_derived(rk_store *s, const rk_derived_info *d, rk_image **ret,
+                            rk_error **err);
+/* The derived image of base_id made by recipe, or *ret = NULL (returns 0)
+ * when there is none. */
+int rk_store_find_derived(rk_store *s, const char *base_id, const char *recipe,
+                          rk_image **ret, rk_error **err);

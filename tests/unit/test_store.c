@@ -17,6 +17,11 @@
 
 #include <cmocka.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
 #include "base/cleanup.h"
 #include "base/digest.h"
 #include "base/fs.h"
@@ -307,6 +312,106 @@ static void test_stale_temporaries(void **state)
     assert_false(rk_path_exists_at(AT_FDCWD, dir));
 }
 
+/* The entries of a gzip tar blob, and the sha256 of the tar itself. */
+static char **blob_entries(const char *path, char diff_id[RK_DIGEST_LEN + 1])
+{
+    char **names = rk_xcalloc(1, sizeof(char *));
+    struct archive *a = archive_read_new();
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_tar(a);
+    assert_int_equal(archive_read_open_filename(a, path, 65536), ARCHIVE_OK);
+    struct archive_entry *e;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK)
+        rk_strv_push_dup(&names, archive_entry_pathname(e));
+    archive_read_free(a);
+    /* The raw (decompressed) stream for the diff_id. */
+    a = archive_read_new();
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_raw(a);
+    assert_int_equal(archive_read_open_filename(a, path, 65536), ARCHIVE_OK);
+    assert_int_equal(archive_read_next_header(a, &e), ARCHIVE_OK);
+    rk_sha256 h;
+    rk_sha256_init(&h);
+    char buf[65536];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, buf, sizeof(buf))) > 0)
+        rk_sha256_update(&h, buf, (size_t)n);
+    rk_sha256_final(&h, diff_id);
+    archive_read_free(a);
+    return names;
+}
+
+static void test_commit_derived(void **state)
+{
+    (void)state;
+    _cleanup_store_ rk_store *s = open_store();
+    struct fake a;
+    make_image(s, "docker.io/library/debian:12", "a", 1, &a);
+    _cleanup_image_ rk_image *base = NULL;
+    assert_int_equal(rk_store_find_image(s, "debian:12", &base, NULL), 0);
+    /* An upper directory as overlayfs leaves it. */
+    _cleanup_free_ char *up = rk_xasprintf("%s/containers/c1/upper", root);
+    assert_int_equal(rk_mkdir_p(up, 0755, NULL), 0);
+    _cleanup_free_ char *f = rk_xasprintf("%s/added", up);
+    FILE *fp = fopen(f, "w");
+    fputs("new\n", fp);
+    fclose(fp);
+    assert_int_equal(lsetxattr(f, "trusted.overlay.origin", "x", 1, 0), 0);
+    _cleanup_free_ char *wh = rk_xasprintf("%s/file0", up);
+    assert_int_equal(mknod(wh, S_IFCHR, makedev(0, 0)), 0);
+    _cleanup_free_ char *opq = rk_xasprintf("%s/opq", up);
+    assert_int_equal(mkdir(opq, 0750), 0);
+    assert_int_equal(lsetxattr(opq, "trusted.overlay.opaque", "y", 1, 0), 0);
+    _cleanup_free_ char *link = rk_xasprintf("%s/link", up);
+    assert_int_equal(symlink("/added", link), 0);
+    rk_derived_info d = {.base = base, .upper_dir = up, .ref_name = "localhost/derived/debian:12",
+                         .recipe = "sha256:recipe", .created_by = "test"};
+    rk_error *err = NULL;
+    _cleanup_image_ rk_image *img = NULL;
+    if (rk_store_commit_derived(s, &d, &img, &err) < 0)
+        fail_msg("%s", err->msg);
+    assert_false(rk_path_exists_at(AT_FDCWD, up)); /* moved, not copied */
+    assert_int_equal(img->n_layers, 2);
+    assert_string_equal(img->layer_dirs[0], base->layer_dirs[0]);
+    assert_string_equal(img->config->cmd[0], "a"); /* the base's config carries over */
+    /* The new layer is the upper dir, minus overlay's bookkeeping. */
+    _cleanup_free_ char *lf = rk_xasprintf("%s/added", img->layer_dirs[1]);
+    assert_true(rk_path_exists_at(AT_FDCWD, lf));
+    char v[4];
+    assert_true(lgetxattr(lf, "trusted.overlay.origin", v, sizeof(v)) < 0);
+    _cleanup_free_ char *lo = rk_xasprintf("%s/opq", img->layer_dirs[1]);
+    assert_int_equal(lgetxattr(lo, "trusted.overlay.opaque", v, sizeof(v)), 1);
+    /* The blob is an OCI layer with .wh. entries and the right diff_id. */
+    _cleanup_free_ char *mtext = NULL;
+    size_t mlen;
+    assert_int_equal(rk_store_read_blob(s, img->manifest_digest, 0, &mtext, &mlen, NULL), 0);
+    rk_manifest *m = NULL;
+    assert_int_equal(rk_manifest_parse(mtext, mlen, RK_MT_OCI_MANIFEST, &m, NULL), 0);
+    assert_int_equal(m->n_layers, 2);
+    _cleanup_free_ char *bp = rk_store_blob_path(s, m->layers[1].digest);
+    char diff_id[RK_DIGEST_LEN + 1];
+    _cleanup_strv_ char **names = blob_entries(bp, diff_id);
+    assert_string_equal(diff_id, img->config->diff_ids[1]);
+    assert_true(rk_strv_contains(names, "added"));
+    assert_true(rk_strv_contains(names, ".wh.file0"));
+    assert_true(rk_strv_contains(names, "opq/") || rk_strv_contains(names, "opq"));
+    assert_true(rk_strv_contains(names, "opq/.wh..wh..opq"));
+    assert_true(rk_strv_contains(names, "link"));
+    rk_manifest_free(m);
+    /* Found again by base and recipe; another recipe finds nothing. */
+    _cleanup_image_ rk_image *again = NULL, *none = NULL;
+    assert_int_equal(rk_store_find_derived(s, base->id, "sha256:recipe", &again, NULL), 0);
+    assert_non_null(again);
+    assert_string_equal(again->id, img->id);
+    assert_int_equal(rk_store_find_derived(s, base->id, "sha256:other", &none, NULL), 0);
+    assert_null(none);
+    /* rmi + prune of the derived image keep the base. */
+    assert_int_equal(rk_store_untag(s, "localhost/derived/debian:12", false, NULL), 1);
+    assert_int_equal(rk_store_prune(s, NULL, NULL), 0);
+    assert_false(rk_path_exists_at(AT_FDCWD, img->layer_dirs[1]));
+    assert_true(rk_path_exists_at(AT_FDCWD, base->layer_dirs[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_untag_dangling_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_use_keeps_a_dangling_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_temporaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_derived, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

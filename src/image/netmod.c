@@ -1,4 +1,5 @@
-/* rk_pull() for the core: loads the network half on demand.
+/* The core's entry points into the network half (racker-pull.so):
+ * rk_pull() and rk_layer_pack() load it on first use.
  *
  * Where the module is looked for, in order: $RACKER_MODULE_DIR; the
  * directory of the running executable (a build tree: build/racker next to
@@ -15,6 +16,7 @@
 #include "base/cleanup.h"
 #include "base/log.h"
 #include "base/strv.h"
+#include "image/pack.h"
 #include "image/pull.h"
 
 void rk_pull_result_clear(rk_pull_result *r)
@@ -27,13 +29,20 @@ void rk_pull_result_clear(rk_pull_result *r)
 
 typedef int (*pull_fn)(rk_store *, const char *, const rk_pull_opts *, rk_pull_result *,
                        rk_error **);
+typedef int (*pack_fn)(const char *, int, char *, char *, int64_t *, rk_error **);
 
-/* Defined when the network half is linked in. */
+/* Defined when the network half is linked in (tests, postroj). */
 extern int rk_pull_direct(rk_store *s, const char *ref, const rk_pull_opts *o,
                           rk_pull_result *ret, rk_error **err) __attribute__((weak));
+extern int rk_layer_pack_direct(const char *dir, int out_fd, char blob_digest[RK_DIGEST_LEN + 1],
+                                char diff_id[RK_DIGEST_LEN + 1], int64_t *blob_size,
+                                rk_error **err) __attribute__((weak));
 
-static pull_fn load_module(rk_error **err)
+static void *module_handle(rk_error **err)
 {
+    static void *handle;
+    if (handle)
+        return handle;
     _cleanup_strv_ char **dirs = NULL;
     const char *env = getenv("RACKER_MODULE_DIR");
     if (env && *env)
@@ -61,12 +70,9 @@ static pull_fn load_module(rk_error **err)
             errors = rk_xstrdup(e ? e : "dlopen failed");
             continue;
         }
-        pull_fn f = (pull_fn)dlsym(h, "rk_pull_direct");
-        if (f) {
-            rk_debug("loaded %s", path);
-            return f;
-        }
-        dlclose(h);
+        rk_debug("loaded %s", path);
+        handle = h;
+        return h;
     }
     rk_error_set_status(err, 125, 0, "cannot load %s (looked in $RACKER_MODULE_DIR, next to the executable and in %s)%s%s",
                         RK_PULL_MODULE, RACKER_MODULE_DIR, errors ? ": " : "",
@@ -74,13 +80,36 @@ static pull_fn load_module(rk_error **err)
     return NULL;
 }
 
+static void *module_symbol(const char *name, rk_error **err)
+{
+    void *h = module_handle(err);
+    if (!h)
+        return NULL;
+    void *f = dlsym(h, name);
+    if (!f)
+        rk_error_set_status(err, 125, 0, "%s has no %s (a stale build?)", RK_PULL_MODULE, name);
+    return f;
+}
+
 int rk_pull(rk_store *s, const char *ref, const rk_pull_opts *o, rk_pull_result *ret,
             rk_error **err)
 {
     static pull_fn fn;
     if (!fn)
-        fn = rk_pull_direct ? rk_pull_direct : load_module(err);
+        fn = rk_pull_direct ? rk_pull_direct : (pull_fn)module_symbol("rk_pull_direct", err);
     if (!fn)
         return -1;
     return fn(s, ref, o, ret, err);
+}
+
+int rk_layer_pack(const char *dir, int out_fd, char blob_digest[RK_DIGEST_LEN + 1],
+                  char diff_id[RK_DIGEST_LEN + 1], int64_t *blob_size, rk_error **err)
+{
+    static pack_fn fn;
+    if (!fn)
+        fn = rk_layer_pack_direct ? rk_layer_pack_direct
+                                  : (pack_fn)module_symbol("rk_layer_pack_direct", err);
+    if (!fn)
+        return -1;
+    return fn(dir, out_fd, blob_digest, diff_id, blob_size, err);
 }
