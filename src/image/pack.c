@@ -273,6 +273,10 @@ int rk_layer_pack_direct(const char *dir, int out_fd, char blob_digest[RK_DIGEST
     p.out = rk_xmalloc(OUT_CHUNK);
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
+    /* Names are bytes, not text in the current locale: without this,
+     * libarchive fails on a name that is not valid in it (ca-certificates
+     * ships UTF-8 names; racker runs in the C locale). */
+    archive_write_set_options(a, "hdrcharset=BINARY");
     archive_write_set_bytes_per_block(a, 10240);
     int r = -1;
     if (archive_write_open2(a, &p, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK) {

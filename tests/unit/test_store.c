@@ -147,6 +147,7 @@ static void test_layout_files(void **state)
 {
     (void)state;
     _cleanup_store_ rk_store *s = open_store();
+    assert_non_null(s);
     _cleanup_free_ char *text = NULL;
     _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY);
     assert_int_equal(rk_read_file_at(fd, "oci-layout", 0, &text, NULL, NULL), 0);
@@ -364,6 +365,16 @@ static void test_commit_derived(void **state)
     assert_int_equal(lsetxattr(opq, "trusted.overlay.opaque", "y", 1, 0), 0);
     _cleanup_free_ char *link = rk_xasprintf("%s/link", up);
     assert_int_equal(symlink("/added", link), 0);
+    /* Names that are not UTF-8 in the C locale (ca-certificates has
+     * such links): the tar keeps the bytes. */
+    _cleanup_free_ char *odd = rk_xasprintf("%s/F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem", up);
+    fp = fopen(odd, "w");
+    fclose(fp);
+    _cleanup_free_ char *oddlink = rk_xasprintf("%s/988a38cb.0", up);
+    assert_int_equal(symlink("F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem", oddlink), 0);
+    _cleanup_free_ char *latin1 = rk_xasprintf("%s/caf\xe9", up);
+    fp = fopen(latin1, "w");
+    fclose(fp);
     rk_derived_info d = {.base = base, .upper_dir = up, .ref_name = "localhost/derived/debian:12",
                          .recipe = "sha256:recipe", .created_by = "test"};
     rk_error *err = NULL;
@@ -397,6 +408,8 @@ static void test_commit_derived(void **state)
     assert_true(rk_strv_contains(names, "opq/") || rk_strv_contains(names, "opq"));
     assert_true(rk_strv_contains(names, "opq/.wh..wh..opq"));
     assert_true(rk_strv_contains(names, "link"));
+    assert_true(rk_strv_contains(names, "988a38cb.0"));
+    assert_true(rk_strv_contains(names, "caf\xe9"));
     rk_manifest_free(m);
     /* Found again by base and recipe; another recipe finds nothing. */
     _cleanup_image_ rk_image *again = NULL, *none = NULL;
