@@ -15,3 +15,9 @@ if [ -f "$HERE/bench_run.sh" ] && "$BUILD/racker" run --help >/dev/null 2>&1; th
     echo "== run: racker run --rm --boot=no vs systemd-nspawn and bubblewrap =="
     sh "$HERE/bench_run.sh" "$BUILD"
 fi
+
+if [ -f "$HERE/bench_boot.sh" ]; then
+    echo
+    echo "== boot: an OS container's boot cycle, racker vs systemd-nspawn -b =="
+    sh "$HERE/bench_boot.sh" "$BUILD"
+fi

@@ -26,7 +26,7 @@ trap cleanup EXIT INT TERM
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Building a Debian bookworm image from this host's Debian mirror (cached after the first run)"
-$PY "$TESTBED" build busybox debian-minbase >/dev/null
+$PY "$TESTBED" build busybox debian-minbase debian-systemd >/dev/null
 
 step "Starting a local registry in place of Docker Hub"
 $PY "$TESTBED" serve --dir "$STATE/registry" --port-file "$STATE/port" --pid-file "$STATE/registry.pid"
@@ -34,7 +34,10 @@ REG="127.0.0.1:$(cat "$STATE/port")"
 LAYOUT=$($PY "$TESTBED" path debian-minbase)
 skopeo --insecure-policy copy --quiet --dest-tls-verify=false --format v2s2 \
     "oci:$LAYOUT:latest" "docker://$REG/library/debian:bookworm-slim"
-echo "registry at $REG holds library/debian:bookworm-slim"
+SYSTEMD_LAYOUT=$($PY "$TESTBED" path debian-systemd)
+skopeo --insecure-policy copy --quiet --dest-tls-verify=false \
+    "oci:$SYSTEMD_LAYOUT:latest" "docker://$REG/library/debian-systemd:bookworm"
+echo "registry at $REG holds library/debian:bookworm-slim and library/debian-systemd:bookworm"
 
 cat > "$STATE/registries.conf" <<CONF
 # docker.io is served by the local registry for this demo.
@@ -56,6 +59,15 @@ step "racker images"
 if "$RACKER" run --help >/dev/null 2>&1; then
     step "racker run --rm debian:bookworm-slim cat /etc/os-release"
     "$RACKER" run --rm --boot=no debian:bookworm-slim cat /etc/os-release
+fi
+
+if "$RACKER" run --help 2>&1 | grep -q -- "--boot-timeout"; then
+    step "racker run --rm debian-systemd:bookworm hostnamectl (an OS container: systemd boots as PID 1)"
+    "$RACKER" run --rm debian-systemd:bookworm hostnamectl
+    if [ -f "$HERE/src/runtime/provision.c" ]; then
+        step "racker run --rm debian:bookworm-slim hostnamectl (no systemd in it: provisioned first, once)"
+        "$RACKER" run --rm debian:bookworm-slim hostnamectl
+    fi
 fi
 
 step "Done. The store is $RACKER_ROOT; remove the image with: $BUILD/racker rmi debian:bookworm-slim"

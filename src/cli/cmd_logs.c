@@ -1,4 +1,5 @@
-/* racker logs: the output of a detached container. */
+/* racker logs: the output of a detached container, the console of an OS
+ * container. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,7 +51,21 @@ int rk_cmd_logs(struct rk_cli *cli, int argc, char **argv)
     _cleanup_free_ char *out = rk_path_join(rec.dir, "stdout.log");
     _cleanup_free_ char *errp = rk_path_join(rec.dir, "stderr.log");
     fflush(stdout);
-    int r = copy_file(out, 1, &err);
+    int r = 0;
+    /* An OS container's log is its console (systemd's boot and shutdown
+     * messages, getty); a --rm one keeps it in its runtime directory. A
+     * payload's own output follows. */
+    if (rec.spec.boot == RK_BOOT_YES) {
+        _cleanup_free_ char *console = rk_path_join(rec.dir, "console.log");
+        if (access(console, F_OK) < 0) {
+            free(console);
+            _cleanup_free_ char *rd = rk_path_join(cli->rundir, rec.id);
+            console = rk_path_join(rd, "console.log");
+        }
+        r = copy_file(console, 1, &err);
+    }
+    if (r == 0)
+        r = copy_file(out, 1, &err);
     if (r == 0)
         r = copy_file(errp, 2, &err);
     rk_container_record_clear(&rec);

@@ -14,8 +14,10 @@
 #include "cli/cli.h"
 #include "image/pull.h"
 #include "image/store.h"
+#include "runtime/boot.h"
 #include "runtime/caps.h"
 #include "runtime/container.h"
+#include "runtime/provision.h"
 #include "runtime/spec.h"
 
 extern char **environ;
@@ -41,6 +43,7 @@ enum {
     OPT_INIT,
     OPT_STOP_SIGNAL,
     OPT_TLS_VERIFY,
+    OPT_BOOT_TIMEOUT,
 };
 
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
@@ -54,6 +57,7 @@ struct run_args {
     enum rk_boot_mode boot;
     int tls_verify;
     int stop_signal;
+    int boot_timeout;
     int64_t memory, pids, cpu_quota, cpu_period;
     char **env;       /* -e and --env-file, in order, already "K=V" */
     char **volumes, **tmpfs, **cap_add, **cap_drop;
@@ -151,6 +155,15 @@ static int run_opt(void *ctx, int opt, const char *arg, rk_error **err)
         if ((a->stop_signal = rk_signal_parse(arg)) < 0)
             return rk_error_set(err, 0, "invalid signal \"%s\"", arg);
         return 0;
+    case OPT_BOOT_TIMEOUT: {
+        char *end;
+        errno = 0;
+        long v = strtol(arg, &end, 10);
+        if (errno || *end || end == arg || v <= 0 || v > 86400)
+            return rk_error_set(err, 0, "--boot-timeout takes a number of seconds, not \"%s\"", arg);
+        a->boot_timeout = (int)v;
+        return 0;
+    }
     case OPT_TLS_VERIFY:
         if (rk_cli_parse_bool(arg, &a->tls_verify) < 0)
             return rk_error_set(err, 0, "--tls-verify takes true or false, not \"%s\"", arg);
@@ -188,12 +201,23 @@ static int find_image(struct rk_cli *cli, rk_store *store, const struct run_args
 }
 
 static int build_spec(const struct run_args *a, const rk_image_config *cfg,
-                      char *const *user_args, rk_spec *s, rk_error **err)
+                      char *const *user_args, bool boot, rk_spec *s, rk_error **err)
 {
+    rk_error *argv_err = NULL;
     if (rk_spec_build_argv(cfg ? cfg->entrypoint : NULL, cfg ? cfg->cmd : NULL,
                            a->entrypoint_set ? a->entrypoint : NULL, user_args, &s->argv,
-                           err) < 0)
-        return -1;
+                           &argv_err) < 0) {
+        /* An OS container needs no command: it boots. */
+        if (!boot) {
+            if (err)
+                *err = argv_err;
+            else
+                rk_error_free(argv_err);
+            return -1;
+        }
+        rk_error_free(argv_err);
+        s->argv = NULL;
+    }
     rk_strv_free(s->env);
     s->env = rk_spec_build_env(cfg ? cfg->env : NULL, a->env);
     const char *wd = a->workdir ? a->workdir : cfg && cfg->working_dir && *cfg->working_dir
@@ -226,7 +250,8 @@ static int build_spec(const struct run_args *a, const rk_image_config *cfg,
     /* Capabilities: never more than racker itself holds (this host, for
      * one, has no CAP_SYS_RESOURCE); asking for one it lacks is an error. */
     uint64_t caps, held;
-    if (rk_caps_compute(a->cap_add, a->cap_drop, a->privileged, &caps, err) < 0 ||
+    if ((boot ? rk_boot_caps_compute(a->cap_add, a->cap_drop, a->privileged, &caps, err)
+              : rk_caps_compute(a->cap_add, a->cap_drop, a->privileged, &caps, err)) < 0 ||
         rk_caps_held(&held, err) < 0)
         return -1;
     for (size_t i = 0; a->cap_add && a->cap_add[i]; i++) {
@@ -262,6 +287,88 @@ static int build_spec(const struct run_args *a, const rk_image_config *cfg,
     return 0;
 }
 
+static void provision_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    rk_verbose("  %s", line);
+}
+
+/* --boot: does the container boot systemd? auto boots an image that has
+ * it, provisions an operating system image that lacks it (and boots the
+ * result), and runs anything else directly; yes fails where auto would
+ * not boot; no never boots. On success *ret_init is the path of PID 1
+ * (NULL: an application container) and *img, *layers may now be the
+ * provisioned image's. */
+static int decide_boot(struct rk_cli *cli, rk_store *store, const struct run_args *a,
+                       const char *what, rk_image **img, char ***layers, char **ret_init,
+                       rk_error **err)
+{
+    *ret_init = NULL;
+    if (a->boot == RK_BOOT_NO)
+        return 0;
+    *ret_init = rk_boot_find_systemd(*layers, rk_strv_len(*layers));
+    if (*ret_init)
+        return 0;
+    if (!*img) {
+        if (a->boot == RK_BOOT_YES)
+            return rk_error_set_status(err, 125, 0,
+                                       "--boot=yes: cannot boot %s: it has no systemd "
+                                       "(/lib/systemd/systemd, /usr/lib/systemd/systemd or "
+                                       "/sbin/init as systemd)", what);
+        return 0;
+    }
+    rk_provision_plan plan;
+    if (rk_provision_inspect(*img, &plan, err) < 0)
+        return -1;
+    int rc = 0;
+    switch (plan.kind) {
+    case RK_PROVISION_NOT_OS:
+    case RK_PROVISION_UNKNOWN_OS:
+        if (a->boot == RK_BOOT_YES)
+            rc = rk_error_set_status(err, 125, 0,
+                                     "--boot=yes: cannot boot %s: it has no systemd, and racker "
+                                     "cannot install it (%s)", what, plan.reason);
+        break;
+    case RK_PROVISION_IMPOSSIBLE:
+        rc = rk_error_set_status(err, 125, 0,
+                                 "cannot boot %s: it has no systemd, and racker cannot install "
+                                 "it: %s (run it with --boot=no as an application container)",
+                                 what, plan.reason);
+        break;
+    case RK_PROVISION_READY: {
+        rk_image *derived = NULL;
+        if (rk_provision_find(store, *img, &derived, err) < 0) {
+            rc = -1;
+            break;
+        }
+        if (!derived) {
+            rk_info("%s has no systemd: installing it with %s (once: the result is kept as an "
+                    "image of its own)", what, rk_pkg_tool_name(plan.recipe.tool));
+            rk_provision_opts po = {
+                .containers_dir = rk_store_containers_dir(store),
+                .rundir = cli->rundir,
+                .on_line = provision_line,
+            };
+            if (rk_provision(store, *img, &po, &derived, err) < 0) {
+                rc = rk_error_wrap(err, "provisioning %s", what);
+                break;
+            }
+        }
+        rk_image_free(*img);
+        *img = derived;
+        rk_strv_free(*layers);
+        *layers = rk_strv_dup(derived->layer_dirs);
+        *ret_init = rk_boot_find_systemd(*layers, rk_strv_len(*layers));
+        if (!*ret_init)
+            rc = rk_error_set_status(err, 125, 0,
+                                     "the provisioned image of %s has no systemd after all", what);
+        break;
+    }
+    }
+    rk_provision_plan_clear(&plan);
+    return rc;
+}
+
 int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -294,6 +401,7 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
         {"init", no_argument, NULL, OPT_INIT},
         {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
         {"tls-verify", optional_argument, NULL, OPT_TLS_VERIFY},
+        {"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
     const struct rk_verb *verb = rk_cli_find_verb(rk_racker_verbs, "run");
@@ -309,6 +417,9 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
     _cleanup_image_ rk_image *img = NULL;
     _cleanup_strv_ char **layers = NULL;
     _cleanup_free_ char *image_ref = NULL;
+    _cleanup_free_ char *init = NULL;
+    _cleanup_strv_ char **init_argv = NULL;
+    _cleanup_strv_ char **payload = NULL;
     int store_lock = -1;
     rk_spec spec;
     rk_spec_init(&spec);
@@ -318,12 +429,6 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
     if (!a.rootfs && i >= argc) {
         status = rk_cli_usage_error(cli, verb, "missing image reference");
         goto out;
-    }
-    if (a.boot == RK_BOOT_YES) {
-        rk_error_set_status(&err, 125, 0,
-                            "--boot=yes: booting systemd in a container is not implemented yet; "
-                            "use --boot=no (every run is an application run for now)");
-        goto fail;
     }
     if (a.tty && a.interactive && !a.detach && !isatty(0)) {
         rk_error_set_status(&err, 125, 0, "the input device is not a TTY (-t with -i needs a terminal on stdin)");
@@ -361,11 +466,40 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
             rk_strv_push_dup(&layers, rk_store_empty_dir(store));
     }
 
-    /* 2. The spec: the image's config under the command line's options. */
-    if (build_spec(&a, cfg, argv + cmd_at, &spec, &err) < 0)
+    /* 2. Boot or not; the image may become its provisioned one. */
+    if (decide_boot(cli, store, &a, image_ref, &img, &layers, &init, &err) < 0)
         goto fail;
+    if (img)
+        cfg = img->config;
 
-    /* 3. Run. A detached supervisor leaves the caller's directory, so the
+    /* 3. The spec: the image's config under the command line's options. */
+    if (build_spec(&a, cfg, argv + cmd_at, init != NULL, &spec, &err) < 0)
+        goto fail;
+    if (init) {
+        /* PID 1 is the init; the command, if any, the payload. An image
+         * whose own command is its init (Cmd /lib/systemd/systemd), or a
+         * command naming one, only boots; so does a detached container
+         * started without a command (its Cmd, a shell, would just end). */
+        bool user_cmd = argc > cmd_at || a.entrypoint_set;
+        if (spec.argv && spec.argv[0] && rk_boot_is_init_command(spec.argv[0])) {
+            init_argv = TAKE_PTR(spec.argv);
+            if (!strchr(init_argv[0], '/')) {
+                free(init_argv[0]);
+                init_argv[0] = rk_xstrdup(init);
+            }
+        } else {
+            rk_strv_push_dup(&init_argv, init);
+            if (spec.argv && spec.argv[0] && (user_cmd || !a.detach))
+                payload = rk_strv_dup(spec.argv);
+        }
+        rk_strv_free(spec.argv);
+        spec.argv = rk_strv_dup(payload ? payload : init_argv);
+        rk_boot_spec_setup(&spec, a.stop_signal > 0);
+    } else {
+        spec.boot = RK_BOOT_NO;
+    }
+
+    /* 4. Run. A detached supervisor leaves the caller's directory, so the
      *    runtime directory must not be relative. */
     if (cli->rundir[0] != '/') {
         char cwd[PATH_MAX];
@@ -389,6 +523,13 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
         .rundir = cli->rundir,
         .hold_fd = store_lock,
     };
+    rk_boot_options bo = {
+        .init_argv = init_argv,
+        .payload = payload,
+        .timeout = a.boot_timeout > 0 ? a.boot_timeout : RK_BOOT_DEFAULT_TIMEOUT,
+    };
+    if (init)
+        o.boot = &bo;
     rk_run_result res;
     int rr = rk_container_run(&o, &res, &err);
     store_lock = -1; /* closed by the runtime */

@@ -80,7 +80,11 @@ const struct rk_verb rk_racker_verbs[] = {
      "  --pull missing|always|never  when to pull the image (default missing)\n"
      "  --platform OS/ARCH       platform to pull\n"
      "  --tls-verify=BOOL        verify TLS certificates when pulling\n"
-     "  --boot no|auto|yes       boot systemd as PID 1 (yes: not implemented yet)\n"
+     "  --boot auto|yes|no       boot systemd as PID 1 and run the command in the\n"
+     "                           booted system: auto (default) when the image has\n"
+     "                           systemd, after installing it when the image is an\n"
+     "                           OS without it; yes: fail when it cannot boot\n"
+     "  --boot-timeout SECONDS   time to wait for systemd's READY=1 (default 30)\n"
      "  --rootfs DIR             run DIR (a root file system) instead of an image; it is\n"
      "                           the read-only layer under the container's writable one\n"
      "\nExit status: the command's, 128+N when signal N killed it, 125 when racker\n"
@@ -98,14 +102,16 @@ const struct rk_verb rk_racker_verbs[] = {
      "capabilities, seccomp filter and environment.\n"},
     {"stop", rk_cmd_stop, "stop running containers",
      "stop [-t SECONDS] [-s SIGNAL] CONTAINER...\n"
-     "\nSend the stop signal (the image's StopSignal, or TERM), then KILL after\n"
-     "SECONDS (default 10).\n"},
+     "\nSend the stop signal (the image's StopSignal, or TERM; SIGRTMIN+3, an\n"
+     "orderly halt, for an OS container), then KILL after SECONDS (default 10).\n"},
     {"rm", rk_cmd_rm, "remove containers",
      "rm [-f] CONTAINER...\n"
      "\nOptions:\n"
      "  -f, --force    kill a running container first\n"},
     {"logs", rk_cmd_logs, "print the output of a detached container",
-     "logs CONTAINER\n"},
+     "logs CONTAINER\n"
+     "\nFor an OS container: its console (systemd's boot and shutdown messages),\n"
+     "then what its command printed.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 #include "runtime/cgroup.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,8 @@ bool rk_cgroup_hier_needed(const rk_cgroup_layout *l, const rk_cgroup_hier *h,
         return false;
     if (h->v2 || l->mode == RK_CGROUP_V1 || lim->all_hierarchies)
         return true;
+    if (lim->named_systemd && !strcmp(h->controllers, "name=systemd"))
+        return true;
     if (l->mode == RK_CGROUP_V2)
         return false;
     return (lim->memory && has_controller(h, "memory")) ||
@@ -487,6 +490,48 @@ int rk_cgroup_enter(const rk_cgroup *cg, pid_t pid, bool skip_v2, rk_error **err
     return 0;
 }
 
+int rk_cgroup_enter_self(const rk_cgroup *cg, bool skip_v2, rk_error **err)
+{
+    for (size_t i = 0; i < cg->n; i++) {
+        if (skip_v2 && cg->v2[i])
+            continue;
+        /* v2 has no `tasks`; its cgroup.procs takes the lock either way. */
+        if (write_at(cg->dirs[i], cg->v2[i] ? "cgroup.procs" : "tasks", "0", cg->fake, err) < 0)
+            return rk_error_wrap(err, "moving into cgroup %s", cg->dirs[i]);
+    }
+    return 0;
+}
+
+int rk_cgroup_subgroup(const rk_cgroup *cg, const char *name, bool create,
+                       rk_cgroup **ret, rk_error **err)
+{
+    rk_cgroup *sub = rk_xcalloc(1, sizeof(*sub));
+    sub->fake = cg->fake;
+    sub->v2_fd = -1;
+    sub->v2 = rk_xcalloc(cg->n + 1, sizeof(bool));
+    for (size_t i = 0; i < cg->n; i++) {
+        char *dir = rk_path_join(cg->dirs[i], name);
+        rk_strv_push(&sub->dirs, dir);
+        sub->v2[sub->n++] = cg->v2[i];
+        if (create && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            rk_error_set(err, errno, "creating cgroup %s", dir);
+            goto fail;
+        }
+        if (cg->v2[i] && !cg->fake) {
+            sub->v2_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sub->v2_fd < 0) {
+                rk_error_set(err, errno, "opening cgroup %s", dir);
+                goto fail;
+            }
+        }
+    }
+    *ret = sub;
+    return 0;
+fail:
+    rk_cgroup_free(sub);
+    return -1;
+}
+
 bool rk_cgroup_has_v1(const rk_cgroup *cg)
 {
     for (size_t i = 0; cg && i < cg->n; i++)
@@ -495,11 +540,46 @@ bool rk_cgroup_has_v1(const rk_cgroup *cg)
     return false;
 }
 
+/* rmdir a cgroup and its children, depth first. cgroupfs directories
+ * hold only control files, which go away with the directory. */
+static int rmdir_tree(int dirfd, const char *path, int depth)
+{
+    if (depth > 64)
+        return -1;
+    /* Most cgroups have no children: try that first. */
+    if (unlinkat(dirfd, path, AT_REMOVEDIR) == 0)
+        return 0;
+    if (errno != EBUSY && errno != ENOTEMPTY)
+        return -1;
+    _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        int dup_fd = dup(fd);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d && dup_fd >= 0)
+            close(dup_fd);
+        _cleanup_closedir_ DIR *dd = d;
+        struct dirent *de;
+        while (dd && (de = readdir(dd))) {
+            if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            rmdir_tree(fd, de->d_name, depth + 1);
+        }
+    }
+    for (int tries = 0;; tries++) {
+        if (unlinkat(dirfd, path, AT_REMOVEDIR) == 0)
+            return 0;
+        /* A task that has just exited can still be counted for a moment. */
+        if (errno != EBUSY || tries >= 50)
+            return -1;
+        usleep(2000);
+    }
+}
+
 int rk_cgroup_destroy(const rk_cgroup *cg, rk_error **err)
 {
     int ret = 0;
     for (size_t i = 0; cg && i < cg->n; i++) {
-        int r = cg->fake ? rk_rm_rf(cg->dirs[i], NULL) : rmdir(cg->dirs[i]);
+        int r = cg->fake ? rk_rm_rf(cg->dirs[i], NULL) : rmdir_tree(AT_FDCWD, cg->dirs[i], 0);
         if (r < 0 && errno != ENOENT && ret == 0)
             ret = rk_error_set(err, errno, "removing cgroup %s", cg->dirs[i]);
     }

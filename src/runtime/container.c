@@ -11,9 +11,10 @@
  *
  *   supervisor                              child (PID 1 of the namespaces)
  *   ----------                              -------------------------------
- *   clone3 into the v2 cgroup  ---------->  C1  parent-death signal
- *   record (--rm), v1 cgroups               C2  build the root, pivot_root
- *                              <-- PTY ---  C3  (-t) pty master, by SCM_RIGHTS
+ *   clone3 into the v2 cgroup  ---------->  C1  parent-death signal, v1 cgroups
+ *   record (--rm)                           C2  build the root, pivot_root
+ *                              <-- PTY ---  C3  (-t, or the console of an OS
+ *                                               container) pty master, by SCM_RIGHTS
  *                              --- GO --->  C4  wait: in all our cgroups now
  *                                           C5  cgroup namespace, /sys/fs/cgroup
  *                                           C6  user, caps, seccomp, execve
@@ -22,7 +23,12 @@
  *
  * The child never prints: a failure travels back as ERROR and the
  * supervisor returns it. exec uses the same channel, with one more hop
- * (exec_child). */
+ * (exec_child).
+ *
+ * An OS container's child execs systemd. The supervisor then waits for
+ * READY=1 on the notify socket (copying the console meanwhile), and
+ * starts the payload through exec's path: the payload is a sibling of
+ * PID 1 in every namespace, a child of the supervisor. */
 #include "runtime/container.h"
 
 #include <errno.h>
@@ -46,6 +52,7 @@
 
 #include "base/cleanup.h"
 #include "base/fs.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/strv.h"
 #include "runtime/cgroup.h"
@@ -135,7 +142,10 @@ typedef struct run_ctx {
     int lock_fd;
     bool state_dir_made;
     rk_cgroup_layout *layout;
-    rk_cgroup *cg;
+    rk_cgroup *cg;      /* the container's cgroups (recorded, removed) */
+    rk_cgroup *join;    /* where its first process goes: cg, or for an OS
+                         * container RK_BOOT_INNER_CGROUP below it */
+    rk_cgroup *inner;   /* owned: that subgroup */
     int sync[2];
     int sigfd;
     sigset_t oldmask;
@@ -152,6 +162,21 @@ typedef struct run_ctx {
     struct winsize ws; /* the caller's terminal size, set on the pty before exec */
     bool have_ws;
     bool hold_done;    /* o->hold_fd closed */
+    bool born_in_v2;   /* set before each clone3: the child reads it */
+    /* OS containers. */
+    bool boot;
+    int notify_fd;
+    int console_master; /* the pty on /dev/console */
+    int console_hold;   /* a slave fd of our own: with no slave open, the
+                         * master reads EIO and polls as hung up whenever
+                         * systemd has closed the console */
+    int console_log;    /* console.log */
+    char **init_env;
+    rk_console_tail *tail;
+    pid_t guard;        /* kills PID 1 if we die (see start_guard) */
+    int guard_fd;       /* its pipe: EOF when we are gone */
+    char *host_os_release;
+    bool pid1_dying;    /* --rm in the foreground: killed, its end not awaited */
 } run_ctx;
 
 static void run_ctx_init(run_ctx *c, const rk_run_options *o)
@@ -165,6 +190,8 @@ static void run_ctx_init(run_ctx *c, const rk_run_options *o)
     c->relay_in_w = c->relay_out_r = c->relay_err_r = -1;
     c->held_stdin_w = c->report_fd = -1;
     c->term.fd = -1;
+    c->notify_fd = c->console_master = c->console_hold = c->console_log = -1;
+    c->guard_fd = -1;
 }
 
 static void close_fd(int *fd)
@@ -196,6 +223,22 @@ static void run_ctx_release(run_ctx *c)
     close_fd(&c->relay_err_r);
     close_fd(&c->held_stdin_w);
     close_fd(&c->report_fd);
+    close_fd(&c->notify_fd);
+    close_fd(&c->console_master);
+    close_fd(&c->console_hold);
+    close_fd(&c->console_log);
+    if (c->guard > 0) {
+        close_fd(&c->guard_fd);
+        waitpid(c->guard, NULL, 0);
+        c->guard = 0;
+    }
+    rk_strv_free(c->init_env);
+    c->init_env = NULL;
+    free(c->host_os_release);
+    c->host_os_release = NULL;
+    free(c->tail);
+    c->tail = NULL;
+    rk_cgroup_free(c->inner);
     rk_cgroup_free(c->cg);
     rk_cgroup_layout_free(c->layout);
     rk_seccomp_prog_clear(&c->seccomp);
@@ -204,6 +247,62 @@ static void run_ctx_release(run_ctx *c)
     memset(&c->rec.spec, 0, sizeof(c->rec.spec)); /* a view of o->spec */
     rk_container_record_clear(&c->rec);
     close_fd(&c->lock_fd);
+}
+
+/* In a forked helper: every descriptor but keep[0..n-1] closed. */
+static void close_all_but(int *keep, size_t n)
+{
+    for (size_t i = 1; i < n; i++) /* sort: n is tiny */
+        for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned lo = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < 0)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+/* systemd as PID 1 does not die with a supervisor that is killed (the
+ * parent-death signal set before its exec does not survive its start-up:
+ * seen with systemd 252, where a shell as PID 1 dies), so an OS container
+ * would outlive it. A guard process
+ * takes its place: it waits for the end of a pipe only the supervisor
+ * holds, and kills PID 1 when that ends. Forked (racker is small), it
+ * keeps nothing but the pipe and PID 1's pidfd: above all not the
+ * container's lock, whose release tells racker the supervisor is gone. */
+static int start_guard(run_ctx *c, rk_error **err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return rk_error_set(err, errno, "creating the guard's pipe");
+    pid_t g = fork();
+    if (g < 0) {
+        close(p[0]);
+        close(p[1]);
+        return rk_error_set(err, errno, "forking the guard");
+    }
+    if (g == 0) {
+        int keep[2] = {p[0], c->pidfd};
+        close_all_but(keep, 2);
+        prctl(PR_SET_NAME, "racker-guard", 0, 0, 0);
+        struct pollfd pf[2] = {{.fd = p[0], .events = POLLIN}, {.fd = c->pidfd, .events = POLLIN}};
+        while (poll(pf, 2, -1) < 0 && errno == EINTR) {
+        }
+        if (!pf[1].revents)
+            pidfd_signal(c->pidfd, SIGKILL);
+        _exit(0);
+    }
+    close(p[0]);
+    c->guard = g;
+    c->guard_fd = p[1];
+    return 0;
 }
 
 /* The child: PID 1 of the new namespaces. Reports failures on the sync
@@ -216,6 +315,13 @@ static _Noreturn void run_child(run_ctx *c)
     /* C1. Die with the supervisor. If it died already, reading the sync
      *     channel below returns EOF and we exit. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /*     Join the v1 hierarchies (and v2 if not born there) ourselves,
+     *     while the host's /sys/fs/cgroup is still in view: a thread
+     *     moving itself skips the global lock (cgroup.h), single-threaded
+     *     as we are. */
+    if ((rk_cgroup_has_v1(c->join) || !c->born_in_v2) &&
+        rk_cgroup_enter_self(c->join, c->born_in_v2, &err) < 0)
+        goto fail;
 
     /* C2. The root file system, up to pivot_root. */
     rk_sandbox sb = {
@@ -226,15 +332,27 @@ static _Noreturn void run_child(run_ctx *c)
         .scratch = c->scratch,
         .hostname = c->spec->hostname,
         .cgroups = c->layout,
-        .cgroup = c->cg,
+        .cgroup = c->join,
     };
     if (rk_sandbox_enter_root(&sb, &err) < 0)
         goto fail;
+    if (c->boot) {
+        rk_boot_root br = {
+            .volatile_ = c->o->auto_remove,
+            .payload = c->o->boot->payload != NULL,
+            .init_has_args = c->o->boot->init_argv[0] && c->o->boot->init_argv[1],
+            .host_os_release = c->host_os_release,
+        };
+        if (rk_boot_prepare_root(&br, &err) < 0)
+            goto fail;
+    }
 
     /* C3. -t: a pty of the container's own devpts; the master goes to the
-     *     supervisor, the slave becomes /dev/console and our stdio. */
+     *     supervisor, the slave becomes /dev/console and our stdio. An OS
+     *     container always has one: its console (the payload gets its own
+     *     pty, see exec). */
     int slave = -1;
-    if (c->spec->tty) {
+    if (c->spec->tty || c->boot) {
         int master;
         if (rk_pty_open("/dev/pts", &master, &slave, &err) < 0 ||
             rk_sandbox_console(slave, &err) < 0 ||
@@ -242,7 +360,7 @@ static _Noreturn void run_child(run_ctx *c)
             goto fail;
         /* The size is right before the command starts, not after a
          * SIGWINCH it may not expect. */
-        if (c->have_ws)
+        if (c->have_ws && !c->boot)
             ioctl(slave, TIOCSWINSZ, &c->ws);
         close(master);
     }
@@ -260,7 +378,19 @@ static _Noreturn void run_child(run_ctx *c)
     if (rk_sandbox_finish(&sb, &err) < 0)
         goto fail;
 
-    /* C6. The command. */
+    /* C6. The command; for an OS container, systemd as root with the
+     *     container interface's environment. */
+    rk_spec init_spec;
+    const rk_spec *run_spec = c->spec;
+    if (c->boot) {
+        init_spec = *c->spec;
+        init_spec.argv = (char **)c->o->boot->init_argv;
+        init_spec.env = c->init_env;
+        init_spec.user = NULL;
+        init_spec.cwd = (char *)"/";
+        init_spec.init = false;
+        run_spec = &init_spec;
+    }
     rk_process_opts po = {
         .stdin_fd = c->child_in,
         .stdout_fd = c->child_out,
@@ -272,7 +402,7 @@ static _Noreturn void run_child(run_ctx *c)
         .sync_fd = fd,
         .seccomp = &c->seccomp,
     };
-    rk_process_start(c->spec, &po, &err);
+    rk_process_start(run_spec, &po, &err);
 fail:
     rk_sync_send_error(fd, err, 125);
     _exit(err && err->status ? err->status : 125);
@@ -309,6 +439,14 @@ static int setup_stdio(run_ctx *c, rk_error **err)
     }
     if (s->tty)
         return 0; /* the pty is all the container gets */
+    if (c->o->capture_output) {
+        c->child_in = fcntl(dn, F_DUPFD_CLOEXEC, 3);
+        c->child_out = fcntl(c->o->output_fd, F_DUPFD_CLOEXEC, 3);
+        c->child_err = fcntl(c->o->output_fd, F_DUPFD_CLOEXEC, 3);
+        if (c->child_in < 0 || c->child_out < 0 || c->child_err < 0)
+            return rk_error_set(err, errno, "duplicating the output pipe for the container");
+        return 0;
+    }
     /* stdin */
     if (!s->interactive) {
         c->child_in = fcntl(dn, F_DUPFD_CLOEXEC, 3);
@@ -429,7 +567,54 @@ static void teardown(run_ctx *c, bool exited, int exit_code, bool oom)
     }
 }
 
+/* A --rm OS container in the foreground, killed: its result is known and
+ * nothing of it can run any more, but the kernel takes tens of
+ * milliseconds to end it (systemd closes its inotify descriptors one by
+ * one at exit, each waiting for an SRCU grace period). The caller gets
+ * its status at once; a helper that holds the container's lock waits for
+ * the end, removes the cgroups and the runtime directory. The record
+ * goes now, so the name is free. Nothing of the container is mounted on
+ * the host meanwhile: its mounts die with its mount namespace. */
+static void teardown_async(run_ctx *c)
+{
+    if (c->record_written)
+        rk_container_record_remove(c->o->containers_dir, c->id, NULL);
+    c->record_written = false;
+    fflush(NULL);
+    pid_t h = fork();
+    if (h < 0) {
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+        teardown(c, true, 0, false);
+        return;
+    }
+    if (h > 0) {
+        c->state_dir_made = false; /* the helper's now */
+        return;
+    }
+    /* Out of the caller's way: no terminal, no pipe held open, a session
+     * of its own. */
+    int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (dn >= 0) {
+        dup2(dn, 0);
+        dup2(dn, 1);
+        dup2(dn, 2);
+    }
+    int keep[2] = {c->lock_fd, c->pidfd};
+    close_all_but(keep, 2);
+    setsid();
+    prctl(PR_SET_NAME, "racker-cleanup", 0, 0, 0);
+    struct pollfd pf = {.fd = c->pidfd, .events = POLLIN};
+    while (poll(&pf, 1, -1) < 0 && errno == EINTR) {
+    }
+    rk_cgroup_destroy(c->cg, NULL);
+    rk_run_state_remove(c->o->rundir, c->id, NULL);
+    _exit(0);
+}
+
 static int supervise(run_ctx *c, rk_run_result *res, rk_error **err);
+static int run_booted(run_ctx *c, int *ret_code, int *ret_sig, rk_error **err);
 
 int rk_container_run(const rk_run_options *o, rk_run_result *res, rk_error **err)
 {
@@ -437,6 +622,7 @@ int rk_container_run(const rk_run_options *o, rk_run_result *res, rk_error **err
     step_time("run: start");
     run_ctx c;
     run_ctx_init(&c, o);
+    c.boot = o->boot != NULL && o->spec->boot == RK_BOOT_YES;
     rk_container_new_id(c.id);
     memcpy(res->id, c.id, sizeof(c.id));
     rk_container_record *r = &c.rec;
@@ -546,12 +732,39 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     c->state_dir = rk_path_join(o->rundir, c->id);
     c->scratch = rk_xstrdup(c->state_dir);
 
+    /*    An OS container: the socket its systemd reports READY=1 on
+     *    (bound at /run/host/notify inside), and PID 1's environment. */
+    if (c->boot) {
+        free(spec->notify_socket);
+        spec->notify_socket = rk_path_join(c->state_dir, "notify");
+        c->rec.spec = *spec; /* the record's view */
+        c->notify_fd = rk_boot_notify_open(spec->notify_socket, err);
+        if (c->notify_fd < 0)
+            goto fail;
+        char uuid[33];
+        rk_boot_uuid(c->id, uuid);
+        c->init_env = rk_boot_init_env(uuid);
+        c->tail = rk_xcalloc(1, sizeof(*c->tail));
+        c->host_os_release = rk_boot_host_os_release();
+    }
+
     /* 3. The record in the store, now when its directory is needed before
      *    the container starts (writable layer, logs); a --rm foreground
      *    container writes it while the child builds its root (step 7). */
     bool record_late = o->auto_remove && !o->detach;
     if (!record_late && create_record(c, err) < 0)
         goto fail;
+    /*    The console log: kept with a kept container (racker logs), else
+     *    in the runtime directory, gone with it. */
+    if (c->boot) {
+        _cleanup_free_ char *cl = rk_path_join(o->auto_remove ? c->state_dir : c->rec.dir,
+                                               "console.log");
+        c->console_log = open(cl, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (c->console_log < 0) {
+            rk_error_set(err, errno, "creating %s", cl);
+            goto fail;
+        }
+    }
 
     /* 4. Stdio and signals: forwarded signals and WINCH are blocked and
      *    read from a signalfd; the child restores the old mask. */
@@ -579,7 +792,8 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     step_time("state, stdio, signals, seccomp");
 
     /* 5. The cgroups and limits. The child is born in the v2 one; v1
-     *    hierarchies (only for limits, see cgroup.h) are joined in step 7. */
+     *    hierarchies (for limits, and systemd's named one for an OS
+     *    container, see cgroup.h) it joins itself (C1). */
     if (rk_cgroup_layout_load(&c->layout, err) < 0)
         goto fail;
     rk_cgroup_limits lim = {
@@ -587,9 +801,19 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
         .pids = spec->pids_limit,
         .cpu_quota = spec->cpu_quota,
         .cpu_period = spec->cpu_period,
+        .named_systemd = c->boot,
     };
     if (rk_cgroup_create(c->layout, cgname, &lim, &c->cg, err) < 0)
         goto fail;
+    c->join = c->cg;
+    /*    An OS container: its device policy on racker-<id>, its processes
+     *    one level down (see rk_boot_device_policy). */
+    if (c->boot) {
+        if (rk_boot_device_policy(c->cg, err) < 0 ||
+            rk_cgroup_subgroup(c->cg, RK_BOOT_INNER_CGROUP, true, &c->inner, err) < 0)
+            goto fail;
+        c->join = c->inner;
+    }
     step_time("cgroups created");
 
     /* 6. The child, in new mount, PID, UTS, IPC (and network) namespaces.
@@ -597,12 +821,12 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     unsigned long long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
     if (spec->network == RK_NET_NONE)
         flags |= CLONE_NEWNET;
-    bool born_in_v2 = c->cg->v2_fd >= 0;
-    c->pid = clone3_pidfd(flags, c->cg->v2_fd, &c->pidfd);
-    if (c->pid < 0 && born_in_v2) {
+    c->born_in_v2 = c->join->v2_fd >= 0;
+    c->pid = clone3_pidfd(flags, c->join->v2_fd, &c->pidfd);
+    if (c->pid < 0 && c->born_in_v2) {
         /* A v2 cgroup that cannot take processes directly (a threaded or
-         * domain-invalid parent): move the child in by pid instead. */
-        born_in_v2 = false;
+         * domain-invalid parent): the child moves itself in (C1). */
+        c->born_in_v2 = false;
         c->pid = clone3_pidfd(flags, -1, &c->pidfd);
     }
     if (c->pid < 0) {
@@ -612,17 +836,18 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     if (c->pid == 0)
         run_child(c);
     close_fd(&c->sync[1]);
-    close_fd(&c->child_in);
-    close_fd(&c->child_out);
-    close_fd(&c->child_err);
+    if (c->boot && start_guard(c, err) < 0)
+        goto kill;
+    if (!c->boot) { /* an OS container's stdio is its payload's */
+        close_fd(&c->child_in);
+        close_fd(&c->child_out);
+        close_fd(&c->child_err);
+    }
     step_time("cloned");
 
-    /* 7. While the child builds its root: the record (--rm) and the v1
-     *    cgroups; then the child may go on (GO) to its cgroup namespace. */
+    /* 7. While the child builds its root: the record (--rm); then the
+     *    child may go on (GO) to its cgroup namespace. */
     if (record_late && create_record(c, err) < 0)
-        goto kill;
-    if ((!born_in_v2 || rk_cgroup_has_v1(c->cg)) &&
-        rk_cgroup_enter(c->cg, c->pid, born_in_v2, err) < 0)
         goto kill;
     if (rk_sync_send(c->sync[0], RK_SYNC_GO, -1, err) < 0)
         goto kill;
@@ -639,7 +864,10 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
         if (rr == 0)
             break;
         if (m.type == RK_SYNC_PTY && pfd >= 0) {
-            c->pty_master = pfd;
+            if (c->boot)
+                c->console_master = pfd;
+            else
+                c->pty_master = pfd;
             continue;
         }
         if (pfd >= 0)
@@ -652,12 +880,44 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     close_fd(&c->sync[0]);
     step_time("child exec'd");
 
+    /* 8b. An OS container: booted once its systemd says READY=1. */
+    if (c->boot) {
+        if (c->console_master < 0) {
+            rk_error_set(err, EPROTO, "the container did not send its console");
+            goto kill;
+        }
+        c->console_hold = ioctl(c->console_master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        bool to_caller = !o->detach && !o->boot->payload;
+        rk_boot_wait bw = {
+            .notify_fd = c->notify_fd,
+            .console_fd = c->console_master,
+            .log_fd = to_caller ? 1 : c->console_log,
+            .pidfd = c->pidfd,
+            .pid = c->pid,
+            .sigfd = c->sigfd,
+            .timeout_ms = (o->boot->timeout > 0 ? o->boot->timeout : RK_BOOT_DEFAULT_TIMEOUT) * 1000,
+            .tail = c->tail,
+        };
+        if (rk_boot_wait_ready(&bw, err) < 0) {
+            if (err && *err)
+                rk_error_wrap(err, "booting %s", c->rec.name ? c->rec.name : c->id);
+            goto kill;
+        }
+        close_fd(&c->notify_fd);
+        step_time("booted (READY=1)");
+    }
+
     /* 9. Running: recorded, and reported to a waiting `run -d`. */
     if (write_state(c, RK_STATUS_RUNNING, -1, false, err) < 0)
         goto kill;
     report_start(c, NULL);
 
     /* 10. Relay and forward signals until the command exits. */
+    if (c->boot) {
+        if (run_booted(c, &code, &sig, err) < 0)
+            goto kill;
+        goto exited;
+    }
     rk_relay rl = {.signal_fd = c->sigfd, .pidfd = c->pidfd, .winsize_src = -1,
                    .winsize_dst = -1, .forward = forward_signal, .ctx = c};
     if (spec->tty && c->pty_master >= 0) {
@@ -697,6 +957,7 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
             c->relay_in_w = -1; /* the relay closed it at EOF */
     rk_term_restore(&c->term);
     c->pid = 0;
+exited:
     step_time("command exited");
 
     /* 11. Exit: was it the OOM killer? Record it, clean up. */
@@ -706,7 +967,10 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
     res->exit_code = code;
     res->signal = sig;
     res->oom_killed = oom;
-    teardown(c, true, code, oom);
+    if (c->pid1_dying)
+        teardown_async(c);
+    else
+        teardown(c, true, code, oom);
     step_time("cleaned up");
     return 0;
 
@@ -730,15 +994,26 @@ fail:
 
 typedef struct exec_ctx {
     rk_spec spec;
-    rk_seccomp_prog seccomp;
+    const rk_seccomp_prog *seccomp;
     struct winsize ws;
     bool have_ws;
     rk_cgroup *cg;
-    int target_pidfd;
+    int target_pidfd;  /* the container's PID 1 (not owned) */
     int sync[2];
     sigset_t oldmask;
-    int child_in, child_out, child_err;
+    int child_in, child_out, child_err; /* the payload's 0, 1, 2 without -t */
+    bool boot;         /* an OS container: the environment systemd gives services */
 } exec_ctx;
+
+/* What racker pumps while the payload runs. */
+typedef struct exec_io {
+    int sigfd;
+    int relay_in, relay_out, relay_err; /* our ends of stdio pipes, or -1 */
+    int pty_out;       /* -t: where the pty's output goes (1, or a log) */
+    bool pty_in;       /* -t -i: stdin goes to the pty */
+    rk_term_saved *term;
+    const rk_relay_stream *extra; /* also pumped (an OS container's console), or NULL */
+} exec_io;
 
 static void forward_exec(void *ctx, int sig)
 {
@@ -770,7 +1045,7 @@ static _Noreturn void exec_payload(exec_ctx *x)
         .pty_slave = slave,
         .sigmask = &x->oldmask,
         .sync_fd = fd,
-        .seccomp = &x->seccomp,
+        .seccomp = x->seccomp,
     };
     x->spec.init = false;
     rk_process_start(&x->spec, &po, &err);
@@ -789,13 +1064,14 @@ static _Noreturn void exec_child(exec_ctx *x)
     close(x->sync[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* E1. The container's cgroups while the host's /sys/fs/cgroup is in
-     *     view: v1 ones by moving ourselves (inherited by the payload),
-     *     the v2 one at the payload's birth. */
+     *     view: v1 ones by moving ourselves (inherited by the payload;
+     *     cheap, see rk_cgroup_enter_self), the v2 one at the payload's
+     *     birth. */
     int v2fd = -1;
     for (size_t i = 0; i < x->cg->n; i++)
         if (x->cg->v2[i])
             v2fd = open(x->cg->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (rk_cgroup_has_v1(x->cg) && rk_cgroup_enter(x->cg, 0, v2fd >= 0, &err) < 0)
+    if (rk_cgroup_has_v1(x->cg) && rk_cgroup_enter_self(x->cg, v2fd >= 0, &err) < 0)
         goto fail;
     /* E2. All its namespaces at once; joining the mount namespace puts us
      *     at its root. Then the payload, born in the PID namespace. */
@@ -805,10 +1081,18 @@ static _Noreturn void exec_child(exec_ctx *x)
         goto fail;
     }
     close(x->target_pidfd);
+    /*     In a booted system the payload gets what systemd gives a
+     *     service (read from the container's own /etc), under the
+     *     container's environment. */
+    if (x->boot) {
+        char **env = rk_boot_service_env(x->spec.env);
+        rk_strv_free(x->spec.env);
+        x->spec.env = env;
+    }
     int pidfd = -1;
     pid_t pid = clone3_pidfd(CLONE_PARENT, v2fd, &pidfd);
     if (pid < 0 && v2fd >= 0) {
-        if (rk_cgroup_enter(x->cg, 0, false, &err) < 0)
+        if (rk_cgroup_enter_self(x->cg, false, &err) < 0)
             goto fail;
         pid = clone3_pidfd(CLONE_PARENT, -1, &pidfd);
     }
@@ -826,6 +1110,131 @@ static _Noreturn void exec_child(exec_ctx *x)
 fail:
     rk_sync_send_error(fd, err, 125);
     _exit(err && err->status ? err->status : 125);
+}
+
+/* Steps 4-6 of exec, shared with an OS container's payload: the
+ * intermediate child joins the container and starts the payload as our
+ * child; we relay until it exits. Takes x->child_in/out/err (closed
+ * here); io's relay ends stay the caller's (io->relay_in is set to -1
+ * when the relay closed it at EOF). */
+static int exec_launch(exec_ctx *x, exec_io *io, int *ret_code, int *ret_sig, rk_error **err)
+{
+    int rc = -1, pidfd = -1, pty = -1;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, x->sync) < 0) {
+        rk_error_set(err, errno, "creating the sync socket");
+        goto out;
+    }
+
+    /* 4. The intermediate child joins the container and starts the
+     *    payload as our child (see exec_child). */
+    int mid_pidfd = -1;
+    pid_t mid = clone3_pidfd(0, -1, &mid_pidfd);
+    if (mid < 0) {
+        rk_error_set(err, errno, "creating the exec process (clone3)");
+        goto out;
+    }
+    if (mid == 0)
+        exec_child(x);
+    close_fd(&x->sync[1]);
+    close_fd(&x->child_in);
+    close_fd(&x->child_out);
+    close_fd(&x->child_err);
+    siginfo_t msi;
+    while (waitid(P_PIDFD, (id_t)mid_pidfd, &msi, WEXITED) < 0 && errno == EINTR) {
+    }
+    close(mid_pidfd);
+
+    /* 5. The reports: the payload's pidfd, its pty master, then an error
+     *    or EOF (it exec'd). */
+    for (;;) {
+        rk_sync_msg m;
+        int pfd = -1;
+        int rr = rk_sync_recv(x->sync[0], &m, &pfd, err);
+        if (rr < 0)
+            goto kill;
+        if (rr == 0)
+            break;
+        if (m.type == RK_SYNC_PIDFD && pfd >= 0 && pidfd < 0) {
+            pidfd = pfd;
+            continue;
+        }
+        if (m.type == RK_SYNC_PTY && pfd >= 0) {
+            pty = pfd;
+            continue;
+        }
+        if (pfd >= 0)
+            close(pfd);
+        if (m.type == RK_SYNC_ERROR) {
+            rk_sync_error_from_msg(&m, err);
+            goto kill;
+        }
+    }
+
+    if (pidfd < 0) {
+        rk_error_set(err, EPROTO, "the exec process did not report");
+        goto out;
+    }
+
+    /* 6. Relay until it exits. */
+    rk_relay rl = {.signal_fd = io->sigfd, .pidfd = pidfd, .winsize_src = -1, .winsize_dst = -1};
+    if (x->spec.tty && pty >= 0) {
+        int tty_src = isatty(0) ? 0 : isatty(1) ? 1 : -1;
+        if (io->pty_out == 1) {
+            rl.winsize_src = tty_src;
+            rl.winsize_dst = pty;
+            rk_term_copy_winsize(tty_src, pty);
+        }
+        if (io->pty_in) {
+            if (io->term && isatty(0) && rk_term_make_raw(0, io->term, err) < 0)
+                goto kill;
+            rl.s[rl.n++] = (rk_relay_stream){.from = 0, .to = pty, .input = true, .to_is_pty = true};
+        }
+        rl.s[rl.n++] = (rk_relay_stream){.from = pty, .to = io->pty_out};
+    } else {
+        if (io->relay_in >= 0)
+            rl.s[rl.n++] = (rk_relay_stream){.from = 0, .to = io->relay_in, .input = true};
+        if (io->relay_out >= 0)
+            rl.s[rl.n++] = (rk_relay_stream){.from = io->relay_out, .to = 1};
+        if (io->relay_err >= 0)
+            rl.s[rl.n++] = (rk_relay_stream){.from = io->relay_err, .to = 2};
+    }
+    if (io->extra)
+        rl.s[rl.n++] = *io->extra;
+    /* Forwarded signals go to the exec'd process, not the container's init. */
+    rl.forward = forward_exec;
+    rl.ctx = &pidfd;
+    int code = 0, sig = 0;
+    int rr = rk_relay_run(&rl, &code, &sig, err);
+    for (size_t i = 0; i < rl.n; i++)
+        if (rl.s[i].input && !rl.s[i].to_is_pty && rl.s[i].to < 0)
+            io->relay_in = -1;
+    if (io->term)
+        rk_term_restore(io->term);
+    if (rr < 0)
+        goto kill;
+    *ret_code = code;
+    if (ret_sig)
+        *ret_sig = sig;
+    rc = 0;
+    goto out;
+
+kill:
+    if (pidfd >= 0) {
+        pidfd_signal(pidfd, SIGKILL);
+        siginfo_t si;
+        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+        }
+    }
+out:
+    if (io->term)
+        rk_term_restore(io->term);
+    closep_pair(x->sync);
+    close_fd(&pidfd);
+    close_fd(&pty);
+    close_fd(&x->child_in);
+    close_fd(&x->child_out);
+    close_fd(&x->child_err);
+    return rc;
 }
 
 static int find_running(const char *containers_dir, const char *rundir,
@@ -858,9 +1267,10 @@ int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err)
     memset(&x, 0, sizeof(x));
     x.sync[0] = x.sync[1] = -1;
     x.child_in = x.child_out = x.child_err = -1;
-    int rc = -1, sigfd = -1, pidfd = -1, pty = -1;
+    int rc = -1, sigfd = -1;
     int relay_in = -1, relay_out = -1, relay_err = -1;
     rk_term_saved term = {.fd = -1};
+    rk_seccomp_prog seccomp = {0};
     bool masked = false;
     _cleanup_free_ char *sc_cache = NULL;
     x.target_pidfd = pidfd_open_checked(st.pid, st.pid_start, err);
@@ -884,10 +1294,20 @@ int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err)
     }
     x.spec.tty = o->tty;
     x.spec.interactive = o->interactive;
+    x.boot = x.spec.boot == RK_BOOT_YES;
     x.cg = rk_cgroup_from_dirs(st.cgroups);
+    if (x.boot) {
+        rk_cgroup *sub;
+        if (rk_cgroup_subgroup(x.cg, RK_BOOT_INNER_CGROUP "/" RK_BOOT_EXEC_CGROUP, true, &sub,
+                               err) < 0)
+            goto out;
+        rk_cgroup_free(x.cg);
+        x.cg = sub;
+    }
     sc_cache = rk_path_join(o->rundir, "seccomp");
-    if (x.spec.seccomp && rk_seccomp_prepare(x.spec.caps, sc_cache, &x.seccomp, err) < 0)
+    if (x.spec.seccomp && rk_seccomp_prepare(x.spec.caps, sc_cache, &seccomp, err) < 0)
         goto out;
+    x.seccomp = &seccomp;
 
     /* 3. Stdio (as for run) and signals. */
     int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -932,113 +1352,29 @@ int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err)
         int src = isatty(0) ? 0 : isatty(1) ? 1 : -1;
         x.have_ws = src >= 0 && ioctl(src, TIOCGWINSZ, &x.ws) == 0;
     }
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, x.sync) < 0) {
-        rk_error_set(err, errno, "creating the sync socket");
-        goto out;
-    }
 
-    /* 4. The intermediate child joins the container and starts the
-     *    payload as our child (see exec_child). */
-    int mid_pidfd = -1;
-    pid_t mid = clone3_pidfd(0, -1, &mid_pidfd);
-    if (mid < 0) {
-        rk_error_set(err, errno, "creating the exec process (clone3)");
-        goto out;
-    }
-    if (mid == 0)
-        exec_child(&x);
-    close_fd(&x.sync[1]);
-    close_fd(&x.child_in);
-    close_fd(&x.child_out);
-    close_fd(&x.child_err);
-    siginfo_t msi;
-    while (waitid(P_PIDFD, (id_t)mid_pidfd, &msi, WEXITED) < 0 && errno == EINTR) {
-    }
-    close(mid_pidfd);
-
-    /* 5. The reports: the payload's pidfd, its pty master, then an error
-     *    or EOF (it exec'd). */
-    for (;;) {
-        rk_sync_msg m;
-        int pfd = -1;
-        int rr = rk_sync_recv(x.sync[0], &m, &pfd, err);
-        if (rr < 0)
-            goto kill;
-        if (rr == 0)
-            break;
-        if (m.type == RK_SYNC_PIDFD && pfd >= 0 && pidfd < 0) {
-            pidfd = pfd;
-            continue;
-        }
-        if (m.type == RK_SYNC_PTY && pfd >= 0) {
-            pty = pfd;
-            continue;
-        }
-        if (pfd >= 0)
-            close(pfd);
-        if (m.type == RK_SYNC_ERROR) {
-            rk_sync_error_from_msg(&m, err);
-            goto kill;
-        }
-    }
-
-    if (pidfd < 0) {
-        rk_error_set(err, EPROTO, "the exec process did not report");
-        goto out;
-    }
-
-    /* 6. Relay until it exits. */
-    rk_relay rl = {.signal_fd = sigfd, .pidfd = pidfd, .winsize_src = -1, .winsize_dst = -1};
-    if (o->tty && pty >= 0) {
-        int tty_src = isatty(0) ? 0 : isatty(1) ? 1 : -1;
-        rl.winsize_src = tty_src;
-        rl.winsize_dst = pty;
-        rk_term_copy_winsize(tty_src, pty);
-        if (o->interactive) {
-            if (isatty(0) && rk_term_make_raw(0, &term, err) < 0)
-                goto kill;
-            rl.s[rl.n++] = (rk_relay_stream){.from = 0, .to = pty, .input = true, .to_is_pty = true};
-        }
-        rl.s[rl.n++] = (rk_relay_stream){.from = pty, .to = 1};
-    } else {
-        if (relay_in >= 0)
-            rl.s[rl.n++] = (rk_relay_stream){.from = 0, .to = relay_in, .input = true};
-        if (relay_out >= 0)
-            rl.s[rl.n++] = (rk_relay_stream){.from = relay_out, .to = 1};
-        if (relay_err >= 0)
-            rl.s[rl.n++] = (rk_relay_stream){.from = relay_err, .to = 2};
-    }
-    /* Forwarded signals go to the exec'd process, not the container's init. */
-    rl.forward = forward_exec;
-    rl.ctx = &pidfd;
-    int code = 0, sig = 0;
-    if (rk_relay_run(&rl, &code, &sig, err) < 0)
-        goto kill;
-    for (size_t i = 0; i < rl.n; i++)
-        if (rl.s[i].input && !rl.s[i].to_is_pty && rl.s[i].to < 0)
-            relay_in = -1;
-    *ret_code = code;
-    rc = 0;
+    /* 4-6. Start it and relay until it exits. */
+    exec_io io = {
+        .sigfd = sigfd,
+        .relay_in = relay_in,
+        .relay_out = relay_out,
+        .relay_err = relay_err,
+        .pty_out = 1,
+        .pty_in = o->interactive,
+        .term = &term,
+    };
+    rc = exec_launch(&x, &io, ret_code, NULL, err);
+    relay_in = io.relay_in;
     goto out;
 
 pipe_fail:
     rk_error_set(err, errno, "creating a pipe");
-    goto out;
-kill:
-    if (pidfd >= 0) {
-        pidfd_signal(pidfd, SIGKILL);
-        siginfo_t si;
-        while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR) {
-        }
-    }
 out:
     rk_term_restore(&term);
     if (masked)
         sigprocmask(SIG_SETMASK, &x.oldmask, NULL);
     closep_pair(x.sync);
     close_fd(&sigfd);
-    close_fd(&pidfd);
-    close_fd(&pty);
     close_fd(&relay_in);
     close_fd(&relay_out);
     close_fd(&relay_err);
@@ -1047,11 +1383,153 @@ out:
     close_fd(&x.child_err);
     close_fd(&x.target_pidfd);
     rk_cgroup_free(x.cg);
-    rk_seccomp_prog_clear(&x.seccomp);
+    rk_seccomp_prog_clear(&seccomp);
     rk_spec_clear(&x.spec);
     rk_run_state_clear(&st);
     rk_container_record_clear(&rec);
     return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* OS containers, once booted                                         */
+/* ------------------------------------------------------------------ */
+
+/* Without a payload, signals to racker stop the system: TERM would make
+ * systemd re-execute itself, INT reboot it. */
+static void forward_boot(void *ctx, int sig)
+{
+    run_ctx *c = ctx;
+    if (c->pidfd < 0)
+        return;
+    bool stop = sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT;
+    pidfd_signal(c->pidfd, stop ? SIGRTMIN + 3 : sig);
+}
+
+/* The payload, through exec's path (E1-E4), with the console pumped to
+ * its log meanwhile. */
+static int run_payload(run_ctx *c, int *ret_code, int *ret_sig, rk_error **err)
+{
+    const rk_run_options *o = c->o;
+    exec_ctx x;
+    memset(&x, 0, sizeof(x));
+    x.sync[0] = x.sync[1] = -1;
+    /* A copy of the container's spec, as exec would read it back. */
+    _cleanup_json_ json_t *j = rk_spec_to_json(c->spec);
+    if (rk_spec_from_json(j, &x.spec, err) < 0)
+        return -1;
+    rk_strv_free(x.spec.argv);
+    x.spec.argv = rk_strv_dup(o->boot->payload);
+    x.seccomp = &c->seccomp;
+    x.ws = c->ws;
+    x.have_ws = c->have_ws;
+    x.target_pidfd = c->pidfd;
+    x.oldmask = c->oldmask;
+    x.boot = true;
+    x.child_in = TAKE_FD(c->child_in);
+    x.child_out = TAKE_FD(c->child_out);
+    x.child_err = TAKE_FD(c->child_err);
+    int rc = -1;
+    if (rk_cgroup_subgroup(c->join, RK_BOOT_EXEC_CGROUP, true, &x.cg, err) < 0)
+        goto out;
+    /* Detached with -t, the pty goes to the log as a run's would. */
+    int pty_out = 1;
+    if (o->detach && x.spec.tty)
+        pty_out = x.child_out;
+    rk_relay_stream console = {.from = c->console_master, .to = c->console_log};
+    exec_io io = {
+        .sigfd = c->sigfd,
+        .relay_in = c->relay_in_w,
+        .relay_out = c->relay_out_r,
+        .relay_err = c->relay_err_r,
+        .pty_out = pty_out,
+        .pty_in = x.spec.interactive && !o->detach,
+        .term = o->detach ? NULL : &c->term,
+        .extra = &console,
+    };
+    if (pty_out != 1)
+        x.child_out = -1; /* the log stays ours, for the pty */
+    step_time("payload: starting");
+    rc = exec_launch(&x, &io, ret_code, ret_sig, err);
+    c->relay_in_w = io.relay_in;
+    if (pty_out != 1)
+        close(pty_out);
+out:
+    close_fd(&x.child_in);
+    close_fd(&x.child_out);
+    close_fd(&x.child_err);
+    rk_cgroup_free(x.cg);
+    rk_spec_clear(&x.spec);
+    return rc;
+}
+
+/* After the payload: a --rm container is killed at once (nothing of it
+ * is kept, so an orderly shutdown would only cost time); a kept one is
+ * halted, and killed when it takes longer than the grace period. */
+static void stop_system(run_ctx *c)
+{
+    if (c->pid <= 0)
+        return;
+    if (c->o->auto_remove) {
+        pidfd_signal(c->pidfd, SIGKILL);
+        if (!c->o->detach) {
+            c->pid1_dying = true; /* see teardown_async */
+            return;
+        }
+    } else {
+        pidfd_signal(c->pidfd, SIGRTMIN + 3);
+        if (!rk_boot_console_until_exit(c->console_master, c->console_log, c->pidfd,
+                                        RK_BOOT_HALT_GRACE * 1000, NULL))
+            pidfd_signal(c->pidfd, SIGKILL);
+    }
+    siginfo_t si;
+    while (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+    }
+    c->pid = 0;
+}
+
+/* Step 10 of an OS container: the payload, or the console until the
+ * system halts. */
+static int run_booted(run_ctx *c, int *ret_code, int *ret_sig, rk_error **err)
+{
+    const rk_run_options *o = c->o;
+    if (o->boot->payload) {
+        int r = run_payload(c, ret_code, ret_sig, err);
+        step_time("payload exited");
+        stop_system(c);
+        return r;
+    }
+    rk_relay rl = {.signal_fd = c->sigfd, .pidfd = c->pidfd, .winsize_src = -1,
+                   .winsize_dst = -1, .forward = forward_boot, .ctx = c};
+    if (o->detach) {
+        rl.s[rl.n++] = (rk_relay_stream){.from = c->console_master, .to = c->console_log};
+    } else {
+        /* The console is the caller's, as with systemd-nspawn -b. */
+        if (c->spec->tty) {
+            int tty_src = isatty(0) ? 0 : isatty(1) ? 1 : -1;
+            rl.winsize_src = tty_src;
+            rl.winsize_dst = c->console_master;
+            rk_term_copy_winsize(tty_src, c->console_master);
+            if (c->spec->interactive && isatty(0) && rk_term_make_raw(0, &c->term, err) < 0)
+                return -1;
+        }
+        if (c->spec->interactive)
+            rl.s[rl.n++] = (rk_relay_stream){.from = 0, .to = c->console_master, .input = true,
+                                             .to_is_pty = true};
+        rl.s[rl.n++] = (rk_relay_stream){.from = c->console_master, .to = 1};
+    }
+    int code = 0, sig = 0;
+    int r = rk_relay_run(&rl, &code, &sig, err);
+    rk_term_restore(&c->term);
+    if (r < 0)
+        return -1;
+    c->pid = 0;
+    /* systemd's halt, poweroff and reboot end a PID namespace's init with
+     * SIGINT or SIGHUP (reboot(2) in a PID namespace): a clean end. */
+    if (sig == SIGINT || sig == SIGHUP)
+        code = sig = 0;
+    *ret_code = code;
+    *ret_sig = sig;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */

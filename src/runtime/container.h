@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "runtime/boot.h"
 #include "runtime/spec.h"
 #include "runtime/state.h"
 
@@ -24,6 +25,15 @@ typedef struct rk_run_options {
     int hold_fd;             /* closed once container.json exists (the store's
                               * shared lock, so prune cannot take the image's
                               * layers between lookup and record), or -1 */
+    /* Foreground, without -t: the command's stdout and stderr both go to
+     * output_fd (a pipe the caller reads, as provisioning does), stdin is
+     * /dev/null, whatever racker's own stdio is. */
+    bool capture_output;
+    int output_fd;
+    /* An OS container (spec->boot is RK_BOOT_YES, see rk_boot_spec_setup):
+     * systemd boots as PID 1 and the payload, if any, runs in the booted
+     * system once it is ready; NULL for an application container. */
+    const rk_boot_options *boot;
 } rk_run_options;
 
 typedef struct rk_run_result {
@@ -40,7 +50,15 @@ void rk_run_result_clear(rk_run_result *r);
  * command has exited, with its status in res. Detached, returns once the
  * command runs (res->exit_code is 0); a supervisor process stays behind,
  * holding the container's lock, logging its output, and cleaning up at
- * exit. */
+ * exit.
+ *
+ * OS containers (o->boot): "runs" means booted (READY=1). The result is
+ * the payload's status; then a --rm container is killed at once (its
+ * writable layer is volatile), a kept one halted (SIGRTMIN+3, then
+ * SIGKILL after RK_BOOT_HALT_GRACE seconds). Without a payload the
+ * console is relayed until the system halts (status 0 for a halt,
+ * poweroff or reboot). The console goes to console.log in the
+ * container's directory (kept) or its runtime directory (--rm). */
 int rk_container_run(const rk_run_options *o, rk_run_result *res, rk_error **err);
 
 typedef struct rk_exec_options {
@@ -54,7 +72,9 @@ typedef struct rk_exec_options {
 } rk_exec_options;
 
 /* Run a command in a running container: its namespaces, its cgroup, its
- * capabilities, seccomp filter and no_new_privs. *ret_code as for run. */
+ * capabilities, seccomp filter and no_new_privs. *ret_code as for run.
+ * In an OS container: the cgroup RK_BOOT_EXEC_CGROUP below its own, and
+ * the environment systemd gives services under the container's. */
 int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err);
 
 /* The stop signal, then SIGKILL after timeout seconds (negative: wait

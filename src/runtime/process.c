@@ -190,6 +190,18 @@ int rk_process_start(const rk_spec *spec, const rk_process_opts *o, rk_error **e
     if (o->create_cwd && access(cwd, F_OK) < 0 && rk_mkdir_p(cwd, 0755, err) < 0)
         return rk_error_wrap(err, "creating the working directory");
 
+    /* 4b. Without no_new_privs (an OS container, --privileged), loading
+     *     a filter needs CAP_SYS_ADMIN, which a switch to another user
+     *     drops: load it now, as runc does. Nothing below uses a syscall
+     *     it denies. */
+    bool seccomp_early = spec->seccomp && !spec->no_new_privs;
+    if (seccomp_early) {
+        int r = o->seccomp && o->seccomp->len ? rk_seccomp_install(o->seccomp, err)
+                                              : rk_seccomp_load_default(spec->caps, err);
+        if (r < 0)
+            return -1;
+    }
+
     /* 5. Capabilities: the bounding set first (needs CAP_SETPCAP), then the
      *    user switch (needs CAP_SETUID/SETGID), then the process's sets. */
     if (rk_caps_drop_bounding(spec->caps, err) < 0)
@@ -219,7 +231,7 @@ int rk_process_start(const rk_spec *spec, const rk_process_opts *o, rk_error **e
         reset_signals(o->sigmask);
 
     /* 8. The seccomp filter, last: the steps above use syscalls it denies. */
-    if (spec->seccomp) {
+    if (spec->seccomp && !seccomp_early) {
         int r = o->seccomp && o->seccomp->len ? rk_seccomp_install(o->seccomp, err)
                                               : rk_seccomp_load_default(spec->caps, err);
         if (r < 0)

@@ -153,8 +153,31 @@ static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
-static int mask_paths(int rootfd, rk_error **err)
+/* An OS container holds CAP_SYS_ADMIN and could unmount any mask: it
+ * gets what systemd's container interface asks for, /proc/sys read-only
+ * (and sysrq-trigger), not Docker's masks. Fewer mounts matter there: a
+ * sandboxed service (ProtectSystem=, ProtectKernelTunables=...) reads
+ * the whole mount table for every remount its namespace needs. */
+static const char *const readonly_paths_boot[] = {"/proc/sys", "/proc/sysrq-trigger"};
+
+static int mask_paths(int rootfd, bool boot, rk_error **err)
 {
+    if (boot) {
+        for (size_t i = 0; i < RK_ELEMENTSOF(readonly_paths_boot); i++) {
+            int fd = openat2_in_root(rootfd, readonly_paths_boot[i], O_PATH);
+            if (fd < 0)
+                continue;
+            _cleanup_close_ int f = fd;
+            _cleanup_free_ char *p = fd_path(f);
+            if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return rk_error_set(err, errno, "binding %s", readonly_paths_boot[i]);
+            if (mount_set(rootfd, readonly_paths_boot[i],
+                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                              MOUNT_ATTR_NOEXEC, err) < 0)
+                return -1;
+        }
+        return 0;
+    }
     for (size_t i = 0; i < RK_ELEMENTSOF(masked_paths); i++) {
         int fd = openat2_in_root(rootfd, masked_paths[i], O_PATH);
         if (fd < 0)
@@ -186,6 +209,32 @@ static int mask_paths(int rootfd, rk_error **err)
     return 0;
 }
 
+/* An OS container's own boot ID, as systemd-nspawn gives one: journald
+ * tags every entry with it, and `journalctl -b` selects by it. */
+static int setup_boot_id(const rk_sandbox *sb, int rootfd, rk_error **err)
+{
+    char hex[33];
+    rk_random_hex(hex, 16);
+    hex[12] = '4'; /* a version 4 UUID, as the kernel makes them */
+    hex[16] = "89ab"[hex[16] % 4];
+    _cleanup_free_ char *text = rk_xasprintf("%.8s-%.4s-%.4s-%.4s-%.12s\n", hex, hex + 8,
+                                             hex + 12, hex + 16, hex + 20);
+    _cleanup_free_ char *src = rk_path_join(sb->scratch, "boot_id");
+    _cleanup_close_ int fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0 || rk_write_all(fd, text, strlen(text)) < 0)
+        return rk_error_set(err, errno, "writing %s", src);
+    int t = openat2_in_root(rootfd, "/proc/sys/kernel/random/boot_id", O_PATH);
+    if (t < 0)
+        return 0; /* no such file on this kernel: nothing to hide */
+    _cleanup_close_ int target = t;
+    _cleanup_free_ char *p = fd_path(target);
+    if (mount(src, p, NULL, MS_BIND, NULL) < 0)
+        return rk_error_set(err, errno, "binding the boot ID");
+    return mount_set(rootfd, "/proc/sys/kernel/random/boot_id",
+                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                     err);
+}
+
 static const struct {
     const char *name;
     unsigned maj, min;
@@ -196,7 +245,12 @@ static const struct {
 
 static int setup_dev(const rk_sandbox *sb, int rootfd, rk_error **err)
 {
-    bool priv = sb->spec->privileged;
+    /* The nodes are made in /dev itself for --privileged, and for an OS
+     * container: it holds CAP_SYS_ADMIN and could mount a tmpfs without
+     * nodev anyway, so what keeps it from devices is that it cannot make
+     * nodes (no CAP_MKNOD, see rk_boot_default_caps); and six binds fewer
+     * make each of its sandboxed services start faster. */
+    bool priv = sb->spec->privileged || sb->spec->boot == RK_BOOT_YES;
     if (mount_in_root(rootfd, "tmpfs", "/dev", "tmpfs",
                       MS_NOSUID | MS_STRICTATIME | (priv ? 0 : MS_NODEV),
                       "mode=755,size=65536k", true, err) < 0)
@@ -272,8 +326,65 @@ static char *read_host_file(const char *path)
     return text;
 }
 
+/* An OS container's /etc files are written into its root, as
+ * systemd-nspawn copies them: hostnamectl set-hostname replaces
+ * /etc/hostname by a rename, which a bind mount would refuse (EBUSY). A
+ * symlink there (/etc/resolv.conf to systemd-resolved's stub) is the
+ * system's own setup and stays. */
+static int write_etc_in_root(int rootfd, const char *name, const char *content, rk_error **err)
+{
+    _cleanup_free_ char *path = rk_xasprintf("/etc/%s", name);
+    int l = openat2_in_root(rootfd, path, O_PATH | O_NOFOLLOW);
+    if (l >= 0) {
+        struct stat st;
+        int r = fstat(l, &st);
+        close(l);
+        if (r == 0 && S_ISLNK(st.st_mode))
+            return 0;
+    }
+    _cleanup_close_ int etc = rk_open_in_root(rootfd, "/etc", true, true, err);
+    if (etc < 0)
+        return -1;
+    _cleanup_free_ char *ep = fd_path(etc);
+    _cleanup_close_ int dfd = open(ep, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return rk_error_set(err, errno, "opening the container's /etc");
+    _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                                    0644);
+    if (fd < 0 || rk_write_all(fd, content, strlen(content)) < 0)
+        return rk_error_set(err, errno, "writing %s in the container", path);
+    return 0;
+}
+
+/* systemd seeds an empty /etc/machine-id from D-Bus's
+ * /var/lib/dbus/machine-id first, when that is a file of its own (as the
+ * dbus package leaves it in a provisioned image), and only then from
+ * container_uuid: make it the link to /etc/machine-id that dbus makes on
+ * a fresh system, so both name the container. */
+static int link_dbus_machine_id(int rootfd, rk_error **err)
+{
+    int l = openat2_in_root(rootfd, "/var/lib/dbus/machine-id", O_PATH | O_NOFOLLOW);
+    if (l < 0)
+        return 0;
+    struct stat st;
+    int r = fstat(l, &st);
+    close(l);
+    if (r < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    _cleanup_close_ int dir = rk_open_in_root(rootfd, "/var/lib/dbus", true, false, err);
+    if (dir < 0)
+        return -1;
+    _cleanup_free_ char *dp = fd_path(dir);
+    _cleanup_close_ int dfd = open(dp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || unlinkat(dfd, "machine-id", 0) < 0 ||
+        symlinkat("/etc/machine-id", dfd, "machine-id") < 0)
+        return rk_error_set(err, errno, "linking /var/lib/dbus/machine-id in the container");
+    return 0;
+}
+
 /* /etc/hostname, /etc/hosts and /etc/resolv.conf: generated in the scratch
- * tmpfs and bound over the image's (which are left untouched). */
+ * tmpfs and bound over the image's (which are left untouched); an OS
+ * container's are written in place (write_etc_in_root). */
 static int setup_etc(const rk_sandbox *sb, int rootfd, rk_error **err)
 {
     _cleanup_free_ char *etc = rk_path_join(sb->scratch, "etc");
@@ -296,7 +407,21 @@ static int setup_etc(const rk_sandbox *sb, int rootfd, rk_error **err)
         {"hosts", hosts},
         {"resolv.conf", resolv ? resolv : ""},
     };
+    /* An OS container's machine ID comes from container_uuid, which
+     * systemd uses only when /etc/machine-id is empty: missing, it would
+     * be a first boot (presets applied, systemd-firstboot waiting for a
+     * key on the console); set, every container of the image would be
+     * the same machine (a provisioned image has the ID of the container
+     * that installed systemd). */
+    if (sb->spec->boot == RK_BOOT_YES &&
+        (write_etc_in_root(rootfd, "machine-id", "", err) < 0 || link_dbus_machine_id(rootfd, err) < 0))
+        return -1;
     for (size_t i = 0; i < RK_ELEMENTSOF(files); i++) {
+        if (sb->spec->boot == RK_BOOT_YES) {
+            if (write_etc_in_root(rootfd, files[i].name, files[i].content, err) < 0)
+                return -1;
+            continue;
+        }
         _cleanup_free_ char *src = rk_path_join(etc, files[i].name);
         _cleanup_close_ int fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0 || rk_write_all(fd, files[i].content, strlen(files[i].content)) < 0)
@@ -391,7 +516,15 @@ int rk_sandbox_enter_root(const rk_sandbox *sb, rk_error **err)
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return rk_error_set(err, errno, "making the mount namespace private");
 
-    /* 2. The scratch tmpfs: root mount point, volatile upper layer, /etc files. */
+    /* 2. The scratch tmpfs: root mount point, volatile upper layer, /etc
+     *    files. It hides what the runtime directory holds (the notify
+     *    socket): that is opened first. */
+    _cleanup_close_ int notify = -1;
+    if (spec->notify_socket) {
+        notify = open(spec->notify_socket, O_PATH | O_CLOEXEC);
+        if (notify < 0)
+            return rk_error_set(err, errno, "opening the notify socket %s", spec->notify_socket);
+    }
     if (mount("tmpfs", sb->scratch, "tmpfs", MS_NOSUID, "mode=0700") < 0)
         return rk_error_set(err, errno, "mounting a tmpfs on %s", sb->scratch);
     _cleanup_free_ char *root = rk_path_join(sb->scratch, "root");
@@ -418,7 +551,9 @@ int rk_sandbox_enter_root(const rk_sandbox *sb, rk_error **err)
     unsigned long sysfl = MS_NOSUID | MS_NODEV | MS_NOEXEC | (spec->privileged ? 0 : MS_RDONLY);
     if (mount_in_root(rootfd, "sysfs", "/sys", "sysfs", sysfl, NULL, true, err) < 0)
         return -1;
-    if (!spec->privileged && mask_paths(rootfd, err) < 0)
+    if (!spec->privileged && mask_paths(rootfd, spec->boot == RK_BOOT_YES, err) < 0)
+        return -1;
+    if (spec->boot == RK_BOOT_YES && setup_boot_id(sb, rootfd, err) < 0)
         return -1;
     /* 6. /dev: a tmpfs with the usual nodes, a devpts of its own, shm, mqueue. */
     if (setup_dev(sb, rootfd, err) < 0)
@@ -431,10 +566,11 @@ int rk_sandbox_enter_root(const rk_sandbox *sb, rk_error **err)
      *    interface puts it at /run/host/notify). */
     if (setup_user_mounts(sb, rootfd, err) < 0)
         return -1;
-    if (spec->notify_socket &&
-        mount_in_root(rootfd, spec->notify_socket, "/run/host/notify", NULL, MS_BIND, NULL,
-                      false, err) < 0)
-        return -1;
+    if (notify >= 0) {
+        _cleanup_free_ char *np = fd_path(notify);
+        if (mount_in_root(rootfd, np, "/run/host/notify", NULL, MS_BIND, NULL, false, err) < 0)
+            return -1;
+    }
     /* 9. Names and network of the new UTS and network namespaces. */
     if (sethostname(sb->hostname, strlen(sb->hostname)) < 0)
         return rk_error_set(err, errno, "setting the hostname");

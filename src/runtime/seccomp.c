@@ -194,19 +194,34 @@ static int build(uint64_t caps, scmp_filter_ctx *ret, rk_error **err)
                 return rk_error_set(err, -r, "seccomp rule for clone");
         }
     }
-    /* personality(): Docker allows only PER_LINUX, PER_LINUX32, UNAME26
-     * and their combination; any other bit (ADDR_NO_RANDOMIZE,
-     * READ_IMPLIES_EXEC...) is refused. The query 0xffffffff has every bit
-     * set and is refused too: the one place this filter is stricter. */
-    for (int b = 0; b < 32; b++) {
-        unsigned long bit = 1UL << b;
-        if (bit == 0x0008 || bit == 0x20000)
-            continue;
+    /* personality(): Docker allows only PER_LINUX, PER_LINUX32, UNAME26,
+     * their combination and the query 0xffffffff; any other bit
+     * (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC...) is refused. The query
+     * matters: systemd's LockPersonality= (journald, logind and most of
+     * its services) asks it, and a service fails when it is refused.
+     * A rule compares an argument once, so "some bit set, but not all
+     * 32" takes a rule per pair: with bit 31 clear, any refused bit;
+     * with bit 31 set, any other bit clear; anything above 32 bits (the
+     * kernel reads an unsigned int, so such a value would act as its low
+     * half). */
+    const unsigned long long high = 0xffffffff00000000ULL, bit31 = 0x80000000ULL;
+    for (int b = 0; b < 31; b++) {
+        unsigned long long bit = 1ULL << b;
+        if (bit != 0x0008 && bit != 0x20000) {
+            r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+                                 SCMP_A0(SCMP_CMP_MASKED_EQ, bit | bit31 | high, bit));
+            if (r < 0)
+                return rk_error_set(err, -r, "seccomp rule for personality");
+        }
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit));
+                             SCMP_A0(SCMP_CMP_MASKED_EQ, bit | bit31 | high, bit31));
         if (r < 0)
             return rk_error_set(err, -r, "seccomp rule for personality");
     }
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+                         SCMP_A0(SCMP_CMP_GT, 0xffffffffULL));
+    if (r < 0)
+        return rk_error_set(err, -r, "seccomp rule for personality");
     /* AF_VSOCK sockets reach the hypervisor. */
     r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
                          SCMP_A0(SCMP_CMP_EQ, AF_VSOCK));
@@ -257,6 +272,9 @@ static uint64_t rules_key(uint64_t caps)
     for (int i = 0; i < 8; i++)
         MIX(caps >> (8 * i));
     MIX(x32_enabled());
+    /* The argument rules in build() are code, not table: bump this when
+     * they change (2: personality's 0xffffffff query allowed). */
+    MIX(2);
 #undef MIX
     return h;
 }
