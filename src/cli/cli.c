@@ -148,3 +148,61 @@ int rk_cli_parse(struct rk_cli *cli, const struct rk_verb *verb, int argc,
     }
     return optind;
 }
+
+int rk_cli_main(int argc, char **argv, const char *prog, int usage_status,
+                const struct rk_verb *verbs, void (*print_help)(struct rk_cli *cli))
+{
+    struct rk_cli cli;
+    rk_cli_init(&cli, prog, usage_status);
+    static const struct option globals[] = {RK_CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
+    optind = 0;
+    opterr = 0;
+    int opt, r;
+    /* Global options before the verb; the verb parses the rest. */
+    while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
+        if (opt == 'h' || opt == RK_OPT_HELP) {
+            print_help(&cli);
+            r = 0;
+            goto done;
+        }
+        if (opt == '?' || opt == ':') {
+            r = rk_cli_usage_error(&cli, NULL, "%s '%s'",
+                                   opt == '?' ? "unknown option" : "missing value for",
+                                   argv[optind - 1]);
+            goto done;
+        }
+        rk_cli_handle_global(&cli, NULL, opt, optarg);
+    }
+    if (optind >= argc) {
+        print_help(&cli);
+        r = usage_status;
+        goto done;
+    }
+    const char *name = argv[optind];
+    if (!strcmp(name, "help")) {
+        print_help(&cli);
+        r = 0;
+        goto done;
+    }
+    if (!strcmp(name, "version")) {
+        printf("%s version %s\n", cli.prog, RACKER_VERSION);
+        r = 0;
+        goto done;
+    }
+    const struct rk_verb *verb = rk_cli_find_verb(verbs, name);
+    if (!verb) {
+        r = rk_cli_usage_error(&cli, NULL, "unknown command '%s'", name);
+        goto done;
+    }
+    /* The verb sees argv starting at its own name, as getopt expects. */
+    r = verb->fn(&cli, argc - optind, argv + optind);
+done:
+    rk_cli_done(&cli);
+    fflush(stdout);
+    if (ferror(stdout)) {
+        fprintf(stderr, "%s: error: writing to stdout failed\n", prog);
+        if (r == 0)
+            r = usage_status;
+    }
+    return r;
+}

@@ -72,6 +72,9 @@ int rk_cli_usage_error(struct rk_cli *cli, const struct rk_verb *verb,
 /* The global options' part of every --help. */
 void rk_cli_print_global_help(void);
 
+/* The shared main(): global options, then the verb from `verbs`. */
+int rk_cli_main(int argc, char **argv, const char *prog, int usage_status,
+                const struct rk_verb *verbs, void (*print_help)(struct rk_cli *cli));
 int rk_cli_main_racker(int argc, char **argv);
 int rk_cli_main_postroj(int argc, char **argv);
 

@@ -17,7 +17,7 @@
 #include "runtime/boot.h"
 #include "runtime/caps.h"
 #include "runtime/container.h"
-#include "runtime/provision.h"
+#include "runtime/osimage.h"
 #include "runtime/spec.h"
 
 extern char **environ;
@@ -293,80 +293,11 @@ static void provision_line(void *ctx, const char *line)
     rk_verbose("  %s", line);
 }
 
-/* --boot: does the container boot systemd? auto boots an image that has
- * it, provisions an operating system image that lacks it (and boots the
- * result), and runs anything else directly; yes fails where auto would
- * not boot; no never boots. On success *ret_init is the path of PID 1
- * (NULL: an application container) and *img, *layers may now be the
- * provisioned image's. */
-static int decide_boot(struct rk_cli *cli, rk_store *store, const struct run_args *a,
-                       const char *what, rk_image **img, char ***layers, char **ret_init,
-                       rk_error **err)
+static void provision_started(void *ctx, const char *what, const char *tool)
 {
-    *ret_init = NULL;
-    if (a->boot == RK_BOOT_NO)
-        return 0;
-    *ret_init = rk_boot_find_systemd(*layers, rk_strv_len(*layers));
-    if (*ret_init)
-        return 0;
-    if (!*img) {
-        if (a->boot == RK_BOOT_YES)
-            return rk_error_set_status(err, 125, 0,
-                                       "--boot=yes: cannot boot %s: it has no systemd "
-                                       "(/lib/systemd/systemd, /usr/lib/systemd/systemd or "
-                                       "/sbin/init as systemd)", what);
-        return 0;
-    }
-    rk_provision_plan plan;
-    if (rk_provision_inspect(*img, &plan, err) < 0)
-        return -1;
-    int rc = 0;
-    switch (plan.kind) {
-    case RK_PROVISION_NOT_OS:
-    case RK_PROVISION_UNKNOWN_OS:
-        if (a->boot == RK_BOOT_YES)
-            rc = rk_error_set_status(err, 125, 0,
-                                     "--boot=yes: cannot boot %s: it has no systemd, and racker "
-                                     "cannot install it (%s)", what, plan.reason);
-        break;
-    case RK_PROVISION_IMPOSSIBLE:
-        rc = rk_error_set_status(err, 125, 0,
-                                 "cannot boot %s: it has no systemd, and racker cannot install "
-                                 "it: %s (run it with --boot=no as an application container)",
-                                 what, plan.reason);
-        break;
-    case RK_PROVISION_READY: {
-        rk_image *derived = NULL;
-        if (rk_provision_find(store, *img, &derived, err) < 0) {
-            rc = -1;
-            break;
-        }
-        if (!derived) {
-            rk_info("%s has no systemd: installing it with %s (once: the result is kept as an "
-                    "image of its own)", what, rk_pkg_tool_name(plan.recipe.tool));
-            rk_provision_opts po = {
-                .containers_dir = rk_store_containers_dir(store),
-                .rundir = cli->rundir,
-                .on_line = provision_line,
-            };
-            if (rk_provision(store, *img, &po, &derived, err) < 0) {
-                rc = rk_error_wrap(err, "provisioning %s", what);
-                break;
-            }
-        }
-        rk_image_free(*img);
-        *img = derived;
-        rk_strv_free(*layers);
-        *layers = rk_strv_dup(derived->layer_dirs);
-        *ret_init = rk_boot_find_systemd(*layers, rk_strv_len(*layers));
-        if (!*ret_init)
-            rc = rk_error_set_status(err, 125, 0,
-                                     "the provisioned image of %s has no systemd after all", what);
-        break;
-    }
-    }
-    rk_provision_plan_clear(&plan);
-    return rc;
+    (void)ctx;
+    rk_info("%s has no systemd: installing it with %s (once: the result is kept as an "
+            "image of its own)", what, tool);
 }
 
 int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
@@ -467,7 +398,14 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
     }
 
     /* 2. Boot or not; the image may become its provisioned one. */
-    if (decide_boot(cli, store, &a, image_ref, &img, &layers, &init, &err) < 0)
+    rk_boot_decision_opts bd = {
+        .mode = a.boot,
+        .containers_dir = rk_store_containers_dir(store),
+        .rundir = cli->rundir,
+        .on_provision = provision_started,
+        .on_line = provision_line,
+    };
+    if (rk_boot_decide(store, &bd, image_ref, &img, &layers, &init, &err) < 0)
         goto fail;
     if (img)
         cfg = img->config;

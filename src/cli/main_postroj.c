@@ -13,6 +13,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "cli/cli.h"
+#include "cli/postroj.h"
 #include "probe/catalogue.h"
 #include "probe/report.h"
 
@@ -20,7 +21,7 @@
 
 static int cmd_list_images(struct rk_cli *cli, int argc, char **argv);
 
-static const struct rk_verb postroj_verbs[] = {
+const struct rk_verb rk_postroj_verbs[] = {
     {"list-images", cmd_list_images, "list the curated images",
      "list-images [--format table|json|labels]\n"
      "\nList the curated images of postroj's catalogue.\n"
@@ -44,6 +45,49 @@ static const struct rk_verb postroj_verbs[] = {
      "\nThe catalogue is read from $POSTROJ_CATALOGUE, else " RACKER_DATA_DIR
      "/postroj-images.json,\nelse the source tree's data/postroj-images.json.\n"
      "\nExit status: 0, or 20 on bad usage or an unreadable catalogue.\n"},
+    {"pull", rk_cmd_postroj_pull, "pull and provision curated images",
+     "pull LABEL|REF... | --all\n"
+     "\nPull each image (a label of the catalogue, or any reference, resolved\n"
+     "through registries.conf like racker's) and provision it with systemd\n"
+     "when it has none, so that probes boot at once. One line per image on\n"
+     "stdout: LABEL PASS REFERENCE IMAGE-ID, or LABEL FAIL REASON.\n"
+     "\nOptions:\n"
+     "  --all     every image of the catalogue; goes on past failures\n"
+     "\nExit status: 0, 16 when an image could not be pulled or provisioned,\n"
+     "20 on bad usage.\n"},
+    {"pkgprobe", rk_cmd_postroj_pkgprobe, "install packages in a fresh container and check them",
+     "pkgprobe --image=LABEL|REF [--package=URL|PATH]... [--check-unit=UNIT]...\n"
+     "         [--check-network=URL]... [--network-timeout=SECONDS] [--expect-status=CODE]\n"
+     "         [--junit=FILE] [--json=FILE] [--boot-timeout=SECONDS]\n"
+     "\nBoot a fresh, volatile OS container of the image (pulled and provisioned\n"
+     "when needed), install the packages (.deb with apt-get, .rpm with dnf, yum,\n"
+     "microdnf or zypper; dependencies from the distribution's repositories;\n"
+     "URLs are downloaded once into the store's cache), enable and start each\n"
+     "unit and check that it is active, then check each URL from the host (the\n"
+     "container shares its network): tcp://HOST:PORT waits for a connection,\n"
+     "http:// and https:// for any HTTP answer (or exactly --expect-status).\n"
+     "--image may be given several times.\n"
+     "\nOne line per check on stdout, as autopkgtest writes them:\n"
+     "  install:webfs_1.21_amd64.deb PASS\n"
+     "  unit:webfs PASS\n"
+     "  network:http://localhost:8000 PASS HTTP/1.1 200 OK\n"
+     "--junit writes JUnit XML, --json a JSON report (with each failure's\n"
+     "details: a unit's status and journal, the package manager's output).\n"
+     "\nOptions:\n"
+     "  --network-timeout=S   seconds each network check may take (default 5)\n"
+     "  --boot-timeout=S      seconds until systemd must be up (default 30)\n"
+     "\nExit status: 0 all passed, 2 some skipped, 4 some failed, 8 nothing ran,\n"
+     "12 a package could not be installed, 16 the container failed, 20 bad usage.\n"},
+    {"selftest", rk_cmd_postroj_selftest, "run the built-in probes over the catalogue",
+     "selftest hostnamectl|pkgprobe [--image=LABEL]... [--jobs=N] [--junit=FILE] [--json=FILE]\n"
+     "\nhostnamectl: boot each image and check hostnamectl and journald.\n"
+     "pkgprobe: boot each image, install its distribution's web server\n"
+     "(apache2, httpd...) from its repositories, check its unit and that it\n"
+     "answers on its port.\n"
+     "Every image of the catalogue, or those named with --image; N at a time\n"
+     "(--jobs, default 1), each in its own container. One image failing does\n"
+     "not stop the others; the report lists every image (lines LABEL/CHECK).\n"
+     "\nExit status: as for pkgprobe, over all images.\n"},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -53,7 +97,7 @@ static void print_main_help(struct rk_cli *cli)
            "Test binary packages in fresh containers of many distributions.\n\n"
            "Commands:\n",
            cli->prog);
-    for (const struct rk_verb *v = postroj_verbs; v->name; v++)
+    for (const struct rk_verb *v = rk_postroj_verbs; v->name; v++)
         printf("  %-12s %s\n", v->name, v->summary);
     rk_cli_print_global_help();
     printf(
@@ -96,7 +140,7 @@ static json_t *image_json(const rk_catalogue_image *img)
 
 static int cmd_list_images(struct rk_cli *cli, int argc, char **argv)
 {
-    const struct rk_verb *verb = rk_cli_find_verb(postroj_verbs, "list-images");
+    const struct rk_verb *verb = rk_cli_find_verb(rk_postroj_verbs, "list-images");
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {NULL, 0, NULL, 0},
@@ -152,59 +196,5 @@ static int cmd_list_images(struct rk_cli *cli, int argc, char **argv)
 
 int rk_cli_main_postroj(int argc, char **argv)
 {
-    struct rk_cli cli;
-    rk_cli_init(&cli, "postroj", POSTROJ_EXIT_USAGE);
-    static const struct option globals[] = {RK_CLI_GLOBAL_LONGOPTS,
-                                            {NULL, 0, NULL, 0}};
-    optind = 0;
-    opterr = 0;
-    int opt;
-    /* Global options before the verb; the verb parses the rest. */
-    while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
-        if (opt == 'h' || opt == RK_OPT_HELP) {
-            print_main_help(&cli);
-            rk_cli_done(&cli);
-            return 0;
-        }
-        if (opt == '?' || opt == ':') {
-            int st = rk_cli_usage_error(&cli, NULL, "%s '%s'",
-                                        opt == '?' ? "unknown option"
-                                                   : "missing value for",
-                                        argv[optind - 1]);
-            rk_cli_done(&cli);
-            return st;
-        }
-        rk_cli_handle_global(&cli, NULL, opt, optarg);
-    }
-    if (optind >= argc) {
-        print_main_help(&cli);
-        rk_cli_done(&cli);
-        return POSTROJ_EXIT_USAGE;
-    }
-    const char *name = argv[optind];
-    if (!strcmp(name, "help")) {
-        print_main_help(&cli);
-        rk_cli_done(&cli);
-        return 0;
-    }
-    if (!strcmp(name, "version")) {
-        printf("%s version %s\n", cli.prog, RACKER_VERSION);
-        rk_cli_done(&cli);
-        return 0;
-    }
-    const struct rk_verb *verb = rk_cli_find_verb(postroj_verbs, name);
-    if (!verb) {
-        int st = rk_cli_usage_error(&cli, NULL, "unknown command '%s'", name);
-        rk_cli_done(&cli);
-        return st;
-    }
-    int r = verb->fn(&cli, argc - optind, argv + optind);
-    rk_cli_done(&cli);
-    fflush(stdout);
-    if (ferror(stdout)) {
-        fprintf(stderr, "%s: error: writing to stdout failed\n", cli.prog);
-        if (r == 0)
-            r = POSTROJ_EXIT_USAGE;
-    }
-    return r;
+    return rk_cli_main(argc, argv, "postroj", POSTROJ_EXIT_USAGE, rk_postroj_verbs, print_main_help);
 }

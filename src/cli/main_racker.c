@@ -160,57 +160,5 @@ void rk_cli_done(struct rk_cli *cli)
 
 int rk_cli_main_racker(int argc, char **argv)
 {
-    struct rk_cli cli;
-    rk_cli_init(&cli, "racker", RK_EXIT_FAILURE);
-    static const struct option globals[] = {RK_CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
-    opterr = 0;
-    int opt;
-    /* Global options before the verb; the verb parses the rest. */
-    while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
-        if (opt == 'h' || opt == RK_OPT_HELP) {
-            print_main_help(&cli);
-            rk_cli_done(&cli);
-            return 0;
-        }
-        if (opt == '?' || opt == ':') {
-            int st = rk_cli_usage_error(&cli, NULL, "%s '%s'",
-                                        opt == '?' ? "unknown option" : "missing value for",
-                                        argv[optind - 1]);
-            rk_cli_done(&cli);
-            return st;
-        }
-        rk_cli_handle_global(&cli, NULL, opt, optarg);
-    }
-    if (optind >= argc) {
-        print_main_help(&cli);
-        rk_cli_done(&cli);
-        return RK_EXIT_FAILURE;
-    }
-    const char *name = argv[optind];
-    if (!strcmp(name, "help")) {
-        print_main_help(&cli);
-        rk_cli_done(&cli);
-        return 0;
-    }
-    if (!strcmp(name, "version")) {
-        printf("%s version %s\n", cli.prog, RACKER_VERSION);
-        rk_cli_done(&cli);
-        return 0;
-    }
-    const struct rk_verb *verb = rk_cli_find_verb(rk_racker_verbs, name);
-    if (!verb) {
-        int st = rk_cli_usage_error(&cli, NULL, "unknown command '%s'", name);
-        rk_cli_done(&cli);
-        return st;
-    }
-    /* The verb sees argv starting at its own name, as getopt expects. */
-    int r = verb->fn(&cli, argc - optind, argv + optind);
-    rk_cli_done(&cli);
-    fflush(stdout);
-    if (ferror(stdout)) {
-        fprintf(stderr, "%s: error: writing to stdout failed\n", cli.prog);
-        if (r == 0)
-            r = RK_EXIT_FAILURE;
-    }
-    return r;
+    return rk_cli_main(argc, argv, "racker", RK_EXIT_FAILURE, rk_racker_verbs, print_main_help);
 }

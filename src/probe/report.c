@@ -622,3 +622,67 @@ int rk_report_write_json(const rk_report *r, const char *path, rk_error **err)
     _cleanup_free_ char *s = rk_report_json_string(r);
     return write_atomic(path, "JSON report", s, err);
 }
+
+/* ---- reading a JSON report back ---- */
+
+static int kind_from_name(const char *s, rk_check_kind *k)
+{
+    for (int i = RK_CHECK_TEST; i <= RK_CHECK_TESTBED; i++)
+        if (s && !strcmp(s, rk_check_kind_name((rk_check_kind)i))) {
+            *k = (rk_check_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int status_from_name(const char *s, rk_check_status *st)
+{
+    for (int i = RK_CHECK_PASS; i <= RK_CHECK_SKIP; i++)
+        if (s && !strcmp(s, rk_check_status_name((rk_check_status)i))) {
+            *st = (rk_check_status)i;
+            return 0;
+        }
+    return -1;
+}
+
+int rk_report_merge_json(rk_report *r, const char *text, size_t len, rk_error **err)
+{
+    json_error_t je;
+    _cleanup_json_ json_t *j = json_loadb(text, len, 0, &je);
+    json_t *runs = json_object_get(j, "runs");
+    if (!json_is_array(runs))
+        return rk_error_set(err, 0, "not a report (line %d: %s)", je.line,
+                            j ? "no \"runs\"" : je.text);
+    size_t i;
+    json_t *jr;
+    json_array_foreach(runs, i, jr)
+    {
+        const char *image = rk_json_str(jr, "image");
+        if (!image)
+            return rk_error_set(err, 0, "report run %zu has no image", i);
+        rk_probe_run *run = rk_report_add_run(r, image, rk_json_str(jr, "reference"));
+        json_t *d = json_object_get(jr, "duration");
+        size_t k;
+        json_t *jc;
+        json_array_foreach(json_object_get(jr, "checks"), k, jc)
+        {
+            rk_check_kind kind;
+            rk_check_status st;
+            const char *name = rk_json_str(jc, "name");
+            if (!name || kind_from_name(rk_json_str(jc, "kind"), &kind) < 0 ||
+                status_from_name(rk_json_str(jc, "status"), &st) < 0)
+                return rk_error_set(err, 0, "report run %zu, check %zu is malformed", i, k);
+            rk_check *c = rk_probe_run_add_check(run, kind, name, st, rk_json_str(jc, "reason"));
+            const char *detail = rk_json_str(jc, "detail");
+            if (detail)
+                rk_check_set_detail(c, detail);
+            json_t *cd = json_object_get(jc, "duration");
+            if (json_is_number(cd))
+                c->duration = json_number_value(cd);
+        }
+        rk_probe_run_finish(run);
+        if (json_is_number(d))
+            run->duration = json_number_value(d);
+    }
+    return 0;
+}

@@ -169,4 +169,8 @@ int rk_report_write_json(const rk_report *r, const char *path, rk_error **err);
  * away); other control characters, which XML 1.0 does not allow at all,
  * become the visible text "\xNN"; bytes that are not valid UTF-8, UTF-16
  * surrogates, U+FFFE and U+FFFF become U+FFFD. */
+/* Add the runs of a JSON report (rk_report_json_string's form) to r: how
+ * selftest gathers the reports of its parallel jobs. */
+int rk_report_merge_json(rk_report *r, const char *text, size_t len, rk_error **err);
+
 char *rk_report_xml_escape(const char *s, size_t len, bool attr);

@@ -1315,7 +1315,16 @@ int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err)
         rk_error_set(err, errno, "opening /dev/null");
         goto out;
     }
-    if (!o->tty) {
+    if (!o->tty && o->capture_output) {
+        x.child_in = dn;
+        dn = -1;
+        x.child_out = fcntl(o->output_fd, F_DUPFD_CLOEXEC, 3);
+        x.child_err = fcntl(o->output_fd, F_DUPFD_CLOEXEC, 3);
+        if (x.child_out < 0 || x.child_err < 0) {
+            rk_error_set(err, errno, "duplicating the output descriptor");
+            goto out;
+        }
+    } else if (!o->tty) {
         int p[2];
         if (!o->interactive) {
             x.child_in = dn;

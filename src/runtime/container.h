@@ -69,6 +69,10 @@ typedef struct rk_exec_options {
     const char *user;        /* NULL: the container's */
     const char *cwd;         /* NULL: the container's */
     bool tty, interactive;
+    /* Without tty: the command's stdout and stderr both go to output_fd
+     * (a pipe or file the caller reads), stdin is /dev/null. */
+    bool capture_output;
+    int output_fd;
 } rk_exec_options;
 
 /* Run a command in a running container: its namespaces, its cgroup, its

@@ -500,12 +500,58 @@ static void test_json(void **state)
     rk_error_free(err);
 }
 
+/* A report written as JSON and merged back gives the same runs, checks,
+ * details and exit code (selftest's jobs hand their reports over so). */
+static void test_merge_json(void **state)
+{
+    (void)state;
+    _cleanup_report_ rk_report *a = rk_report_new("postroj selftest");
+    rk_probe_run *r1 = rk_report_add_run(a, "debian-bookworm", "docker.io/library/debian:bookworm-slim");
+    rk_check *c = rk_probe_run_add_check(r1, RK_CHECK_TEST, "unit:webfs", RK_CHECK_FAIL, "inactive");
+    rk_check_set_detail(c, "line 1\nline 2 <&>");
+    c->duration = 1.5;
+    rk_probe_run_add_check(r1, RK_CHECK_INSTALL, "install:x.deb", RK_CHECK_PASS, NULL);
+    rk_probe_run_finish(r1);
+    rk_probe_run *r2 = rk_report_add_run(a, "fedora-40", NULL);
+    rk_probe_run_add_check(r2, RK_CHECK_TESTBED, "testbed", RK_CHECK_FAIL, "no such image");
+    rk_probe_run_finish(r2);
+    _cleanup_free_ char *json = rk_report_json_string(a);
+
+    _cleanup_report_ rk_report *b = rk_report_new("postroj selftest");
+    rk_error *err = NULL;
+    if (rk_report_merge_json(b, json, strlen(json), &err) < 0)
+        fail_msg("%s", err->msg);
+    assert_int_equal(b->n_runs, 2);
+    assert_string_equal(b->runs[0]->image, "debian-bookworm");
+    assert_string_equal(b->runs[0]->reference, "docker.io/library/debian:bookworm-slim");
+    assert_null(b->runs[1]->reference);
+    assert_int_equal(b->runs[0]->n_checks, 2);
+    rk_check *bc = b->runs[0]->checks[0];
+    assert_string_equal(bc->name, "unit:webfs");
+    assert_int_equal(bc->kind, RK_CHECK_TEST);
+    assert_int_equal(bc->status, RK_CHECK_FAIL);
+    assert_string_equal(bc->reason, "inactive");
+    assert_string_equal(bc->detail, "line 1\nline 2 <&>");
+    assert_true(bc->duration > 1.49 && bc->duration < 1.51);
+    assert_int_equal(b->runs[1]->checks[0]->kind, RK_CHECK_TESTBED);
+    assert_int_equal(rk_report_exit_code(a), rk_report_exit_code(b));
+    _cleanup_free_ char *again = rk_report_json_string(b);
+    assert_non_null(strstr(again, "\"unit:webfs\""));
+    /* Not a report: refused. */
+    assert_int_equal(rk_report_merge_json(b, "{}", 2, &err), -1);
+    rk_error_free(err);
+    err = NULL;
+    assert_int_equal(rk_report_merge_json(b, "[", 1, &err), -1);
+    rk_error_free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_codes),  cmocka_unit_test(test_summary),
         cmocka_unit_test(test_xml_escape),  cmocka_unit_test(test_junit),
         cmocka_unit_test(test_junit_empty), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_merge_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
