@@ -22,6 +22,10 @@
 # and the image pulled into a store on a tmpfs, as bench_run.sh does.
 #
 # Environment: BENCH_BOOT_RUNS (default 15) cycles of each.
+# BENCH_BOOT_WITH=postroj: the racker side is the package probe
+#   postroj pkgprobe --image=IMAGE --check-unit=systemd-journald
+# instead (issue 5's benchmark; target under 300 ms), on the same warm
+# store; the systemd-nspawn side does the same probe by hand.
 set -eu
 
 BUILD=${1:?usage: bench_boot.sh BUILD [IMAGE]}
@@ -31,6 +35,8 @@ PY=/usr/bin/python3
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 RACKER=$(cd "$BUILD" && pwd)/racker
+POSTROJ=$(cd "$BUILD" && pwd)/postroj
+WITH=${BENCH_BOOT_WITH:-racker}
 
 for tool in systemd-nspawn nsenter; do
     command -v $tool >/dev/null || { echo "bench_boot: $tool is missing (make deps)" >&2; exit 2; }
@@ -78,11 +84,12 @@ if [ -z "$ROOTFS" ]; then
     MOUNTED=1
 fi
 
-"$PY" - "$RUNS" "$WORK" "$ROOTFS" "$IMAGE" $R <<'PYEOF'
+"$PY" - "$RUNS" "$WORK" "$ROOTFS" "$IMAGE" "$WITH" "$POSTROJ" $R <<'PYEOF'
 import os, select, signal, socket, statistics, subprocess, sys, time
 
 runs, work, rootfs, image = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-racker = sys.argv[5:]
+with_postroj, postroj = sys.argv[5] == "postroj", sys.argv[6]
+racker = sys.argv[7:]
 rundir = os.path.join(work, "run")
 payload = ["systemctl", "is-active", "systemd-journald"]
 
@@ -96,9 +103,17 @@ def containers_in_rundir():
 
 def racker_cycle():
     t0 = time.perf_counter()
-    cp = subprocess.run(racker + ["run", "--rm", image] + payload, capture_output=True, text=True)
+    if with_postroj:
+        # racker's --root/--runroot options are global options of postroj too
+        cmd = [postroj] + racker[1:] + ["pkgprobe", f"--image={image}",
+                                         "--check-unit=systemd-journald"]
+        want = "unit:systemd-journald PASS\n"
+    else:
+        cmd = racker + ["run", "--rm", image] + payload
+        want = "active\n"
+    cp = subprocess.run(cmd, capture_output=True, text=True)
     t1 = time.perf_counter()
-    if cp.returncode != 0 or cp.stdout != "active\n":
+    if cp.returncode != 0 or cp.stdout != want:
         sys.exit(f"racker cycle failed ({cp.returncode}): {cp.stdout!r} {cp.stderr!r}")
     # the cleanup helper: cgroups and runtime directory gone
     while containers_in_rundir():
@@ -160,13 +175,20 @@ for i in range(runs):
 m_rk = statistics.median(rk) * 1000
 m_cl = statistics.median(rk_clean) * 1000
 m_ns = statistics.median(ns) * 1000
-print(f"OS container boot cycle (boot, systemctl is-active systemd-journald, tear down), "
-      f"{runs} runs each, alternating (median, ms):")
-print(f"  racker run --rm                 {m_rk:8.1f}   (min {min(rk) * 1000:.1f})")
+target = 300 if with_postroj else 250
+what = "postroj pkgprobe --check-unit" if with_postroj else "racker run --rm"
+print(f"{'package probe' if with_postroj else 'OS container boot cycle'} (boot, systemctl is-active "
+      f"systemd-journald, tear down), {runs} runs each, alternating (median, ms):")
+print(f"  {what:31s} {m_rk:8.1f}   (min {min(rk) * 1000:.1f})")
 print(f"    ... until cleaned up          {m_cl:8.1f}   (cgroups and runtime directory removed)")
 print(f"  systemd-nspawn -b + nsenter     {m_ns:8.1f}   (min {min(ns) * 1000:.1f})")
 ratio = m_ns / m_rk
-print(f"  racker is {ratio:.1f}x faster than systemd-nspawn "
-      f"({m_ns / m_cl:.1f}x counting the cleanup); target under 250 ms and 2x: "
-      f"{'met' if m_rk < 250 and ratio >= 2 else 'NOT met'}")
+if with_postroj:
+    print(f"  postroj is {ratio:.1f}x faster than the probe by hand with systemd-nspawn; "
+          f"the original Racker reported 589 ms; target under {target} ms: "
+          f"{'met' if m_rk < target else 'NOT met'}")
+else:
+    print(f"  racker is {ratio:.1f}x faster than systemd-nspawn "
+          f"({m_ns / m_cl:.1f}x counting the cleanup); target under {target} ms and 2x: "
+          f"{'met' if m_rk < target and ratio >= 2 else 'NOT met'}")
 PYEOF

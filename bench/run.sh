@@ -10,14 +10,14 @@ PY=/usr/bin/python3
 echo "== pull: racker vs skopeo copy + umoci unpack =="
 $PY "$HERE/bench_pull.py" "$BUILD/racker"
 
-if [ -f "$HERE/bench_run.sh" ] && "$BUILD/racker" run --help >/dev/null 2>&1; then
-    echo
-    echo "== run: racker run --rm --boot=no vs systemd-nspawn and bubblewrap =="
-    sh "$HERE/bench_run.sh" "$BUILD"
-fi
+echo
+echo "== run: racker run --rm --boot=no vs systemd-nspawn and bubblewrap =="
+sh "$HERE/bench_run.sh" "$BUILD"
 
-if [ -f "$HERE/bench_boot.sh" ]; then
-    echo
-    echo "== boot: an OS container's boot cycle, racker vs systemd-nspawn -b =="
-    sh "$HERE/bench_boot.sh" "$BUILD"
-fi
+echo
+echo "== boot: an OS container's boot cycle, racker vs systemd-nspawn -b =="
+sh "$HERE/bench_boot.sh" "$BUILD"
+
+echo
+echo "== probe: postroj pkgprobe --check-unit=systemd-journald vs the same by hand with systemd-nspawn =="
+BENCH_BOOT_WITH=postroj sh "$HERE/bench_boot.sh" "$BUILD"
