@@ -48,3 +48,11 @@ char *rk_json_dumps_compact(const json_t *j)
         s = rk_xstrdup("null");
     return s;
 }
+
+const char *rk_json_error_text(json_error_t *je)
+{
+    for (char *p = je->text; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    return je->text;
+}

@@ -20,5 +20,8 @@ long long rk_json_int(const json_t *obj, const char *key, long long def);
 /* A JSON array of strings as a NULL-terminated vector (NULL if not one). */
 char **rk_json_strv(const json_t *arr);
 json_t *rk_json_from_strv(char *const *v);
+/* jansson's error text made printable and one line (it may quote the
+ * input). Changes je in place. */
+const char *rk_json_error_text(json_error_t *je);
 /* Serialize with sorted keys, compact, no trailing newline. */
 char *rk_json_dumps_compact(const json_t *j);

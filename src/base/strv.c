@@ -1,6 +1,7 @@
 #include "base/strv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,4 +102,32 @@ bool rk_parse_uint64(const char *s, unsigned long long *ret)
         return false;
     *ret = v;
     return true;
+}
+
+char *rk_quote(const char *s)
+{
+    size_t n = strlen(s);
+    char *r = rk_xmalloc((n > 100 ? 100 : n) * 4 + 8), *p = r;
+    for (size_t i = 0; i < n && i < 100; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            p += sprintf(p, "\\x%02x", c);
+        else
+            *p++ = (char)c;
+    }
+    if (n > 100)
+        p += sprintf(p, "...");
+    *p = 0;
+    return r;
+}
+
+int rk_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }

@@ -26,5 +26,10 @@ static inline void rk_strv_freep(char ***v)
 bool rk_startswith(const char *s, const char *prefix);
 bool rk_endswith(const char *s, const char *suffix);
 bool rk_streq_ptr(const char *a, const char *b);
+/* s made printable for an error message: at most 100 bytes; control and
+ * non-ASCII bytes, quotes and backslashes as \xNN; "..." when cut. */
+char *rk_quote(const char *s);
+/* The value of a hex digit, or -1. */
+int rk_hexval(char c);
 /* Parse a non-negative decimal integer; false on junk or overflow. */
 bool rk_parse_uint64(const char *s, unsigned long long *ret);

@@ -206,3 +206,11 @@ done:
     }
     return r;
 }
+
+int rk_cli_parse_format(const char *arg, const char **ret, rk_error **err)
+{
+    if (strcmp(arg, "json") && strcmp(arg, "table"))
+        return rk_error_set(err, 0, "--format takes table or json, not \"%s\"", arg);
+    *ret = arg;
+    return 0;
+}

@@ -97,6 +97,8 @@ int rk_cli_init(struct rk_cli *cli, const char *prog, int usage_status);
 void rk_cli_done(struct rk_cli *cli);
 
 extern const struct rk_verb rk_racker_verbs[];
+/* --format table|json */
+int rk_cli_parse_format(const char *arg, const char **ret, rk_error **err);
 /* "true"/"false" (and 1/0, yes/no); NULL means true (a bare --flag). */
 int rk_cli_parse_bool(const char *s, int *ret);
 

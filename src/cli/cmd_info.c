@@ -21,10 +21,7 @@ static int info_opt(void *ctx, int opt, const char *arg, rk_error **err)
 {
     if (opt != OPT_FORMAT)
         return -1;
-    if (strcmp(arg, "json") && strcmp(arg, "table"))
-        return rk_error_set(err, 0, "--format takes table or json, not \"%s\"", arg);
-    *(const char **)ctx = arg;
-    return 0;
+    return rk_cli_parse_format(arg, (const char **)ctx, err);
 }
 
 int rk_cmd_info(struct rk_cli *cli, int argc, char **argv)

@@ -27,10 +27,7 @@ static int ps_opt(void *ctx, int opt, const char *arg, rk_error **err)
     case 'q': a->quiet = true; return 0;
     case OPT_NO_TRUNC: a->no_trunc = true; return 0;
     case OPT_FORMAT:
-        if (strcmp(arg, "json") && strcmp(arg, "table"))
-            return rk_error_set(err, 0, "--format takes table or json, not \"%s\"", arg);
-        a->format = arg;
-        return 0;
+        return rk_cli_parse_format(arg, &a->format, err);
     }
     return -1;
 }

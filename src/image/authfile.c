@@ -72,31 +72,7 @@ char *rk_base64_decode(const char *s, size_t len, size_t *ret_len)
     return out;
 }
 
-static char *quote(const char *s)
-{
-    size_t n = strlen(s);
-    char *r = rk_xmalloc((n > 100 ? 100 : n) * 4 + 8), *p = r;
-    for (size_t i = 0; i < n && i < 100; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            p += sprintf(p, "\\x%02x", c);
-        else
-            *p++ = (char)c;
-    }
-    if (n > 100)
-        p += sprintf(p, "...");
-    *p = 0;
-    return r;
-}
 
-/* jansson's message may quote the input; keep it printable and one line. */
-static const char *json_error_text(json_error_t *je)
-{
-    for (char *p = je->text; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
-    return je->text;
-}
 
 static bool is_docker_hub(const char *h, size_t n)
 {
@@ -145,7 +121,7 @@ static int entry_credentials(const json_t *entry, const char *origin,
                              const char *key, char **ret_user, char **ret_pass,
                              rk_error **err)
 {
-    _cleanup_free_ char *qk = quote(key);
+    _cleanup_free_ char *qk = rk_quote(key);
     if (!json_is_object(entry))
         return rk_error_set(err, 0, "%s: entry \"%s\" is not an object", origin,
                             qk);
@@ -196,7 +172,7 @@ int rk_auth_parse_buffer(const char *data, size_t len, const char *origin,
         json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return rk_error_set(err, 0, "%s: invalid JSON at line %d: %s", origin,
-                            je.line, json_error_text(&je));
+                            je.line, rk_json_error_text(&je));
     if (!json_is_object(root))
         return rk_error_set(err, 0, "%s: not a JSON object", origin);
     json_t *auths = json_object_get(root, "auths");

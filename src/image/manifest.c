@@ -26,33 +26,6 @@
 #define MAX_LAYERS 1024
 #define MAX_INDEX_ENTRIES 4096
 
-/* Strings from documents in messages: printable, one line, bounded. */
-static char *quote(const char *s)
-{
-    size_t n = strlen(s);
-    char *r = rk_xmalloc((n > 100 ? 100 : n) * 4 + 8), *p = r;
-    for (size_t i = 0; i < n && i < 100; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            p += sprintf(p, "\\x%02x", c);
-        else
-            *p++ = (char)c;
-    }
-    if (n > 100)
-        p += sprintf(p, "...");
-    *p = 0;
-    return r;
-}
-
-/* jansson's message may quote the input; keep it printable and one line. */
-static const char *json_error_text(json_error_t *je)
-{
-    for (char *p = je->text; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
-    return je->text;
-}
-
 /* ---- media types and detection ------------------------------------------ */
 
 static bool restricted_name(const char *s, size_t n)
@@ -184,7 +157,7 @@ static int load_document(const char *data, size_t len, const char *ct,
     if (!root)
         return rk_error_set(err, 0, "invalid %s: not valid JSON (line %d: %s)",
                             what, data ? je.line : 0,
-                            data ? json_error_text(&je) : "no data");
+                            data ? rk_json_error_text(&je) : "no data");
     if (!json_is_object(root)) {
         json_decref(root);
         return rk_error_set(err, 0, "invalid %s: not a JSON object", what);
@@ -200,7 +173,7 @@ static int load_document(const char *data, size_t len, const char *ct,
     enum rk_manifest_kind km = kind_of_media_type(mt);
     enum rk_manifest_kind k = kc;
     if (kc != RK_KIND_UNKNOWN && mt && km != kc) {
-        _cleanup_free_ char *q = quote(mt);
+        _cleanup_free_ char *q = rk_quote(mt);
         json_decref(root);
         return rk_error_set(err, 0,
                             "invalid %s: mediaType \"%s\" does not match the "
@@ -219,7 +192,7 @@ static int load_document(const char *data, size_t len, const char *ct,
                                 "structure",
                                 what);
         }
-        _cleanup_free_ char *q = quote(mt ? mt : ct);
+        _cleanup_free_ char *q = rk_quote(mt ? mt : ct);
         json_decref(root);
         return rk_error_set(err, 0, "unsupported %s type \"%s\"", what, q);
     }
@@ -344,7 +317,7 @@ int rk_platform_parse(const char *s, rk_platform *ret, rk_error **err)
         const char *slash = strchr(p, '/');
         size_t l = slash ? (size_t)(slash - p) : strlen(p);
         if (n == 3 || !platform_word_valid(p, l)) {
-            _cleanup_free_ char *q = quote(in);
+            _cleanup_free_ char *q = rk_quote(in);
             return rk_error_set_status(err, 125, 0,
                                        "invalid platform \"%s\": expected "
                                        "os/arch[/variant]",
@@ -357,7 +330,7 @@ int rk_platform_parse(const char *s, rk_platform *ret, rk_error **err)
         p = slash + 1;
     }
     if (n < 2) {
-        _cleanup_free_ char *q = quote(in);
+        _cleanup_free_ char *q = rk_quote(in);
         return rk_error_set_status(err, 125, 0,
                                    "invalid platform \"%s\": expected "
                                    "os/arch[/variant]",
@@ -452,7 +425,7 @@ static int parse_descriptor(const json_t *j, const char *where,
     if (!json_is_string(mt))
         return rk_error_set(err, 0, "%s.mediaType is missing", where);
     if (!media_type_valid(json_string_value(mt))) {
-        _cleanup_free_ char *q = quote(json_string_value(mt));
+        _cleanup_free_ char *q = rk_quote(json_string_value(mt));
         return rk_error_set(err, 0, "%s.mediaType \"%s\" is not a media type",
                             where, q);
     }
@@ -542,7 +515,7 @@ static int refuse_artifact_type(const json_t *root, rk_error **err)
         return rk_error_set(err, 0,
                             "invalid manifest: artifactType is not a "
                             "string");
-    _cleanup_free_ char *q = quote(json_string_value(at));
+    _cleanup_free_ char *q = rk_quote(json_string_value(at));
     return rk_error_set_status(err, 125, 0,
                                "not a container image: an artifact of type "
                                "\"%s\"",
@@ -607,7 +580,7 @@ int rk_manifest_parse(const char *data, size_t len, const char *content_type,
         return rk_error_wrap(err, "invalid manifest");
     if (strcmp(m->config.media_type, RK_MT_OCI_CONFIG) &&
         strcmp(m->config.media_type, RK_MT_DOCKER_CONFIG)) {
-        _cleanup_free_ char *q = quote(m->config.media_type);
+        _cleanup_free_ char *q = rk_quote(m->config.media_type);
         return rk_error_set_status(err, 125, 0,
                                    "not a container image: config media type "
                                    "\"%s\" (an OCI artifact?)",
@@ -630,7 +603,7 @@ int rk_manifest_parse(const char *data, size_t len, const char *content_type,
         if (parse_descriptor(json_array_get(layers, i), where, d, err) < 0)
             return rk_error_wrap(err, "invalid manifest");
         if (!rk_layer_media_type_supported(d->media_type)) {
-            _cleanup_free_ char *q = quote(d->media_type);
+            _cleanup_free_ char *q = rk_quote(d->media_type);
             return rk_error_set_status(err, 125, 0,
                                        "unsupported layer media type \"%s\" "
                                        "(%s)",
@@ -914,7 +887,7 @@ int rk_image_config_parse(const char *data, size_t len, rk_image_config **ret,
     if (!root)
         return rk_error_set(
             err, 0, "invalid image config: not valid JSON (line %d: %s)",
-            data ? je.line : 0, data ? json_error_text(&je) : "no data");
+            data ? je.line : 0, data ? rk_json_error_text(&je) : "no data");
     if (!json_is_object(root))
         return rk_error_set(err, 0, "invalid image config: not a JSON object");
     _cleanup_(rk_image_config_freep) rk_image_config *c =
@@ -935,7 +908,7 @@ int rk_image_config_parse(const char *data, size_t len, rk_image_config **ret,
         return rk_error_set(err, 0, "invalid image config: rootfs is missing");
     const char *type = rk_json_str(rootfs, "type");
     if (!type || strcmp(type, "layers")) {
-        _cleanup_free_ char *q = quote(type ? type : "");
+        _cleanup_free_ char *q = rk_quote(type ? type : "");
         return rk_error_set(err, 0,
                             "invalid image config: rootfs.type is \"%s\", not "
                             "\"layers\"",

@@ -127,22 +127,6 @@ __attribute__((format(printf, 2, 3))) static int perr(tparser *t,
 }
 
 /* Keys and strings in messages: printable, one line, bounded. */
-static char *quote(const char *s)
-{
-    size_t n = strlen(s);
-    char *r = rk_xmalloc((n > 100 ? 100 : n) * 4 + 8), *p = r;
-    for (size_t i = 0; i < n && i < 100; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            p += sprintf(p, "\\x%02x", c);
-        else
-            *p++ = (char)c;
-    }
-    if (n > 100)
-        p += sprintf(p, "...");
-    *p = 0;
-    return r;
-}
 
 static int table_add(tparser *t, tval *tbl, char *key, tval *v)
 {
@@ -264,16 +248,6 @@ static void sb_addc(sbuf *b, char c)
     sb_add(b, &c, 1);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static void sb_add_utf8(sbuf *b, uint32_t cp)
 {
@@ -343,7 +317,7 @@ static int parse_escape(tparser *t, sbuf *b)
     if (digits) {
         uint32_t cp = 0;
         for (int i = 0; i < digits; i++) {
-            int h = hexval(peek(t));
+            int h = rk_hexval(peek(t));
             if (h < 0)
                 return perr(t, "invalid \\u escape in a string");
             cp = cp * 16 + (uint32_t)h;
@@ -535,15 +509,15 @@ static bool is_digit(char c)
 /* [0-9](_?[0-9])* in the given base; returns the end or NULL */
 static const char *scan_digits(const char *s, const char *e, int base)
 {
-    if (s >= e || hexval(*s) < 0 || hexval(*s) >= base)
+    if (s >= e || rk_hexval(*s) < 0 || rk_hexval(*s) >= base)
         return NULL;
     s++;
     while (s < e) {
         if (*s == '_') {
             s++;
-            if (s >= e || hexval(*s) < 0 || hexval(*s) >= base)
+            if (s >= e || rk_hexval(*s) < 0 || rk_hexval(*s) >= base)
                 return NULL;
-        } else if (hexval(*s) < 0 || hexval(*s) >= base) {
+        } else if (rk_hexval(*s) < 0 || rk_hexval(*s) >= base) {
             break;
         }
         s++;
@@ -628,14 +602,14 @@ static int assign_dotted(tparser *t, tval *tbl, char **parts, tval *v)
                 return -1;
             }
         } else if (sub->kind != T_TABLE || sub->sealed || !sub->dotted) {
-            _cleanup_free_ char *q = quote(parts[i]);
+            _cleanup_free_ char *q = rk_quote(parts[i]);
             tval_free(v);
             return perr(t, "key \"%s\" is already defined", q);
         }
         tbl = sub;
     }
     if (table_get(tbl, parts[n - 1])) {
-        _cleanup_free_ char *q = quote(parts[n - 1]);
+        _cleanup_free_ char *q = rk_quote(parts[n - 1]);
         tval_free(v);
         return perr(t, "duplicate key \"%s\"", q);
     }
@@ -779,7 +753,7 @@ static int parse_value(tparser *t, int depth, tval **ret)
         enum tkind k;
         if (!classify_bare(start, n, &k)) {
             _cleanup_free_ char *raw = rk_xstrndup(start, n);
-            _cleanup_free_ char *q = quote(raw);
+            _cleanup_free_ char *q = rk_quote(raw);
             return perr(t, "invalid value \"%s\" (strings need quotes)", q);
         }
         v = tval_new(k, line);
@@ -813,14 +787,14 @@ static int parse_header(tparser *t)
         if (sub->kind == T_ARRAY && sub->aot && sub->n > 0)
             sub = sub->items[sub->n - 1];
         if (sub->kind != T_TABLE || sub->sealed) {
-            _cleanup_free_ char *q = quote(key[i]);
+            _cleanup_free_ char *q = rk_quote(key[i]);
             return perr(t, "key \"%s\" is not a table", q);
         }
         tbl = sub;
     }
     const char *last = key[n - 1];
     tval *v = table_get(tbl, last);
-    _cleanup_free_ char *q = quote(last);
+    _cleanup_free_ char *q = rk_quote(last);
     if (aot) {
         if (!v) {
             v = tval_new(T_ARRAY, t->line);
@@ -1104,7 +1078,7 @@ static int check_location(const char *value, bool wildcard_ok, const char *what,
     _cleanup_free_ char *s = trim_slashes(value);
     const char *why = location_problem(s, wildcard_ok);
     if (why) {
-        _cleanup_free_ char *q = quote(value);
+        _cleanup_free_ char *q = rk_quote(value);
         return cerr(err, origin, v, "invalid %s \"%s\": %s", what, q, why);
     }
     *ret = TAKE_PTR(s);
@@ -1205,7 +1179,7 @@ static int interpret(const tval *root, const char *origin, rk_regconf *f,
                             "array of strings");
             _cleanup_free_ char *d = trim_slashes(e->str);
             if (!rk_ref_domain_valid(d)) {
-                _cleanup_free_ char *q = quote(e->str);
+                _cleanup_free_ char *q = rk_quote(e->str);
                 return cerr(err, origin, e,
                             "invalid unqualified-search-registries entry "
                             "\"%s\" (expected host[:port])",
@@ -1417,7 +1391,7 @@ int rk_regconf_resolve(const rk_regconf *c, const char *repo_name,
         slash ? rk_xstrndup(repo_name, (size_t)(slash - repo_name)) : NULL;
     if (!slash || !rk_ref_domain_valid(domain) ||
         !rk_ref_path_valid(slash + 1)) {
-        _cleanup_free_ char *q = quote(repo_name ? repo_name : "");
+        _cleanup_free_ char *q = rk_quote(repo_name ? repo_name : "");
         return rk_error_set_status(err, 125, 0,
                                    "invalid repository name \"%s\"", q);
     }

@@ -327,6 +327,20 @@ static const char *entry_ann(const json_t *e, const char *key)
     return rk_json_str(json_object_get(e, "annotations"), key);
 }
 
+/* Does an index entry other than the i-th name the image `id`? */
+static bool other_entry_of(const json_t *arr, size_t i, const char *id)
+{
+    size_t k;
+    json_t *o;
+    json_array_foreach(arr, k, o)
+    {
+        const char *oid = entry_ann(o, ANN_IMAGE_ID);
+        if (k != i && oid && id && !strcmp(oid, id))
+            return true;
+    }
+    return false;
+}
+
 static void now_rfc3339(char out[32])
 {
     time_t t = time(NULL);
@@ -366,16 +380,7 @@ int rk_store_tag(rk_store *s, const rk_store_tag_info *t, rk_error **err)
         }
         if (!rn || strcmp(rn, t->ref_name))
             continue;
-        bool other_name = false;
-        size_t k;
-        json_t *o;
-        json_array_foreach(arr, k, o)
-        {
-            const char *oid = entry_ann(o, ANN_IMAGE_ID);
-            if (k != i && oid && id && !strcmp(oid, id) && entry_ann(o, ANN_REF_NAME))
-                other_name = true;
-        }
-        if (id && strcmp(id, t->image_id) && !other_name)
+        if (id && strcmp(id, t->image_id) && !other_entry_of(arr, i, id))
             /* The name moves to a new image; the old one stays, nameless
              * ("dangling", as Docker shows it), until prune. */
             json_object_del(json_object_get(e, "annotations"), ANN_REF_NAME);
@@ -428,16 +433,7 @@ int rk_store_untag(rk_store *s, const char *ref_name, bool keep_dangling,
             continue;
         removed = 1;
         const char *id = entry_ann(e, ANN_IMAGE_ID);
-        bool last = true;
-        size_t k;
-        json_t *o;
-        json_array_foreach(arr, k, o)
-        {
-            const char *oid = entry_ann(o, ANN_IMAGE_ID);
-            if (k != i && oid && id && !strcmp(oid, id))
-                last = false;
-        }
-        if (keep_dangling && last)
+        if (keep_dangling && !other_entry_of(arr, i, id))
             /* Docker's "dangling" image: nameless, kept for the container
              * that still uses it, removed by prune once it is gone. */
             json_object_del(json_object_get(e, "annotations"), ANN_REF_NAME);

@@ -53,16 +53,6 @@ static bool has_other_scheme(const char *s)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int rk_fetch_file_name(const char *url, char **ret, rk_error **err)
 {
@@ -83,8 +73,8 @@ int rk_fetch_file_name(const char *url, char **ret, rk_error **err)
     size_t n = 0;
     for (const char *q = last; q < end; q++) {
         if (*q == '%') {
-            int hi = q + 1 < end ? hexval(q[1]) : -1;
-            int lo = q + 2 < end ? hexval(q[2]) : -1;
+            int hi = q + 1 < end ? rk_hexval(q[1]) : -1;
+            int lo = q + 2 < end ? rk_hexval(q[2]) : -1;
             if (hi < 0 || lo < 0)
                 return rk_error_set(
                     err, 0, "URL %s: bad percent-escape in its file name", url);
