@@ -418,18 +418,16 @@ static void rpm_pkgs(char ***cmds)
 static void debian_commands(const rk_os_release *r, char ***cmds)
 {
     long major = version_major(r->version_id);
-    /* stretch (9) and buster (10) left MIRROR-REMOVED for
-     * MIRROR-REMOVED, whose Release files are past their Valid-Until;
-     * their -updates suites are gone. Mirrors other than Debian's own
-     * hosts are left alone. */
+    /* stretch (9) and buster (10) are archived: their Release files are
+     * past their Valid-Until and their -updates suites are gone. Where
+     * the archive is served is the image's (or its mirror's) business:
+     * racker names no package host, so an image whose sources point at a
+     * location that is gone fails with apt's own message. */
     bool archived = !strcmp(r->id, "debian") && (major == 9 || major == 10);
     rk_strv_push_dup(cmds, "export DEBIAN_FRONTEND=noninteractive");
     if (archived)
-        rk_strv_push_dup(cmds,
-                         "if [ -f /etc/apt/sources.list ]; then sed -i"
-                         " -e 's,//deb\\.debian\\.org/,//MIRROR-REMOVED/,'"
-                         " -e 's,//security\\.debian\\.org/,//MIRROR-REMOVED/,'"
-                         " -e '/-updates/d' /etc/apt/sources.list; fi");
+        rk_strv_push_dup(cmds, "if [ -f /etc/apt/sources.list ]; then sed -i"
+                               " -e '/-updates/d' /etc/apt/sources.list; fi");
     /* No Translation-* files: some 35 MB in the layer nobody reads. */
     rk_strv_push_dup(cmds, archived ? "apt-get -q -o Acquire::Languages=none"
                                       " -o Acquire::Check-Valid-Until=false update"
@@ -448,13 +446,9 @@ static void debian_commands(const rk_os_release *r, char ***cmds)
 
 static void fedora_commands(const rk_os_release *r, rk_pkg_tool tool, char ***cmds)
 {
-    /* CentOS Linux 8 and Stream 8 reached their end of life: their
-     * mirrorlist is gone and the packages live on MIRROR-REMOVED. */
-    if (!strcmp(r->id, "centos") && version_major(r->version_id) == 8)
-        rk_strv_push_dup(cmds,
-                         "sed -i -e 's,^mirrorlist=,#mirrorlist=,'"
-                         " -e 's,^#\\{0,1\\}baseurl=http://mirror\\.centos\\.org,baseurl=http://MIRROR-REMOVED,'"
-                         " /etc/yum.repos.d/CentOS-*.repo");
+    /* CentOS Linux 8 and Stream 8 reached their end of life and their
+     * mirrorlist is gone: the image's repositories must point at an
+     * archive (racker names no package host); dnf's message says so. */
     rpm_pkgs(cmds);
     /* --skip-broken as the original Racker used it; weak dependencies off
      * so that no extra service (systemd-resolved, say) comes along. */

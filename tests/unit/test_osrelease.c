@@ -267,8 +267,9 @@ typedef struct distro {
 #define DNF_INSTALL "dnf install -y --skip-broken --setopt=install_weak_deps=0 $pkgs"
 #define DNF5_INSTALL "dnf5 install -y --skip-broken --setopt=install_weak_deps=0 $pkgs"
 #define MICRO_INSTALL "microdnf install -y --setopt=install_weak_deps=0 $pkgs"
-#define VAULT "baseurl=http://MIRROR-REMOVED"
-#define ARCHIVE "//MIRROR-REMOVED/"
+/* Racker names no package host: no archive or vault rewrite. */
+#define VAULT "vault."
+#define ARCHIVE "archive."
 #define ZYPPER_INSTALL "zypper --non-interactive install systemd curl wget"
 #define TOO_OLD "ships a systemd older than 225"
 #define NO_PM "has no package manager to install systemd with"
@@ -294,12 +295,12 @@ static const distro distros[] = {
      "PRETTY_NAME=\"Debian GNU/Linux 9 (stretch)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"9\"\n"
      "VERSION=\"9 (stretch)\"\nVERSION_CODENAME=stretch\nID=debian\n" DEBIAN_URLS,
      APT, RK_OS_DEBIAN, RK_PKG_APT_GET, NULL,
-     {ARCHIVE, "apt-get -q -o Acquire::Languages=none -o Acquire::Check-Valid-Until=false update", APT_INSTALL, "-e '/-updates/d'"},
-     {0}},
+     {"apt-get -q -o Acquire::Languages=none -o Acquire::Check-Valid-Until=false update", APT_INSTALL, "-e '/-updates/d'"},
+     {ARCHIVE}},
     {"debian-buster",
      "PRETTY_NAME=\"Debian GNU/Linux 10 (buster)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"10\"\n"
      "VERSION=\"10 (buster)\"\nVERSION_CODENAME=buster\nID=debian\n" DEBIAN_URLS,
-     APT, RK_OS_DEBIAN, RK_PKG_APT_GET, NULL, {ARCHIVE, APT_INSTALL}, {0}},
+     APT, RK_OS_DEBIAN, RK_PKG_APT_GET, NULL, {"Check-Valid-Until=false", APT_INSTALL}, {ARCHIVE}},
     {"debian-bullseye",
      "PRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"11\"\n"
      "VERSION=\"11 (bullseye)\"\nVERSION_CODENAME=bullseye\nID=debian\n" DEBIAN_URLS,
@@ -411,7 +412,7 @@ static const distro distros[] = {
      "BUG_REPORT_URL=\"https://bugs.centos.org/\"\nCENTOS_MANTISBT_PROJECT=\"CentOS-8\"\n"
      "CENTOS_MANTISBT_PROJECT_VERSION=\"8\"\n",
      DNF, RK_OS_FEDORA, RK_PKG_DNF, NULL,
-     {"s,^mirrorlist=,#mirrorlist=,", VAULT, "/etc/yum.repos.d/CentOS-*.repo", DNF_INSTALL}, {0}},
+     {RPM_PKGS, DNF_INSTALL}, {VAULT, "mirrorlist"}},
     {"centos-stream8",
      "NAME=\"CentOS Stream\"\nVERSION=\"8\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"8\"\n"
      "PLATFORM_ID=\"platform:el8\"\nPRETTY_NAME=\"CentOS Stream 8\"\nANSI_COLOR=\"0;31\"\n"
@@ -419,7 +420,7 @@ static const distro distros[] = {
      "BUG_REPORT_URL=\"https://bugzilla.redhat.com/\"\n"
      "REDHAT_SUPPORT_PRODUCT=\"Red Hat Enterprise Linux 8\"\n"
      "REDHAT_SUPPORT_PRODUCT_VERSION=\"CentOS Stream\"\n",
-     DNF, RK_OS_FEDORA, RK_PKG_DNF, NULL, {VAULT, DNF_INSTALL}, {0}},
+     DNF, RK_OS_FEDORA, RK_PKG_DNF, NULL, {DNF_INSTALL}, {VAULT, "mirrorlist"}},
     {"centos-9",
      "NAME=\"CentOS Stream\"\nVERSION=\"9\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"9\"\n"
      "PLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"CentOS Stream 9\"\nANSI_COLOR=\"0;31\"\n"
@@ -701,9 +702,10 @@ static void test_recipe_keys(void **state)
     /* Debian 12, 11 and Ubuntu run the same commands: one key. */
     assert_string_equal(keys[0], keys[1]);
     assert_string_equal(keys[0], keys[3]);
-    /* Debian 10 (archive) and 12 differ, and so do CentOS 8 (vault) and 9. */
+    /* Debian 10 (archived: other apt options) and 12 differ; CentOS 8 and
+     * 9 run the same dnf commands. */
     assert_string_not_equal(keys[0], keys[2]);
-    assert_string_not_equal(keys[5], keys[6]);
+    assert_string_equal(keys[5], keys[6]);
     /* Fedora and CentOS 9 share the dnf commands. */
     assert_string_equal(keys[4], keys[6]);
     assert_string_not_equal(keys[0], keys[4]);
@@ -805,9 +807,9 @@ static void test_script_announcements(void **state)
 {
     (void)state;
     rk_os_release os;
-    parse_ok("ID=centos\nVERSION_ID=\"8\"\n", &os);
+    parse_ok("ID=debian\nVERSION_ID=\"9\"\n", &os);
     rk_recipe r;
-    assert_int_equal(rk_recipe_for(&os, DNF, &r, NULL, NULL), 0);
+    assert_int_equal(rk_recipe_for(&os, APT, &r, NULL, NULL), 0);
     _cleanup_strv_ char **printfs = NULL;
     _cleanup_free_ char *copy = rk_xstrdup(r.script);
     char *save = NULL;
@@ -835,8 +837,8 @@ static void test_script_announcements(void **state)
     assert_int_equal(pclose(p), 0);
     unlink(path);
     assert_int_equal(i, rk_strv_len(r.commands));
-    /* The vault line has quotes and backslashes worth checking. */
-    assert_non_null(strstr(r.commands[0], "'s,^#\\{0,1\\}baseurl="));
+    /* The sources line of an archived release has quotes worth checking. */
+    assert_non_null(strstr(r.commands[1], "-e '/-updates/d'"));
     rk_recipe_clear(&r);
     rk_os_release_clear(&os);
 }
