@@ -202,3 +202,25 @@ def test_selftest_pkgprobe_web_servers_in_parallel(postroj_bin, hub, tmp_path):
         assert names["install:apache2"] == "PASS"
         assert names["unit:apache2.service"] == "PASS"
         assert names["network:http://localhost:80"] == "PASS"
+
+
+def test_pull_labels_and_all(postroj_bin, hub):
+    cp = postroj(postroj_bin, hub, "pull", "debian-bookworm")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    line = cp.stdout.strip().splitlines()[-1].split()
+    assert line[:3] == ["debian-bookworm", "PASS", "docker.io/library/debian:bookworm-slim"]
+    # The provisioned image is there too, ready to boot.
+    racker = os.path.join(os.path.dirname(postroj_bin), "racker")
+    out = subprocess.run([racker, "images"], env=hub, capture_output=True, text=True).stdout
+    assert "racker-provisioned" in out
+    # --all goes on past failures (the local registry has only Debian)
+    # and says so for every image.
+    cp = postroj(postroj_bin, hub, "pull", "--all")
+    assert cp.returncode == 16
+    lines = cp.stdout.strip().splitlines()
+    labels = json.loads(postroj(postroj_bin, hub, "list-images", "--format=labels").stdout)
+    assert [l.split()[0] for l in lines] == labels
+    assert any(l.startswith("debian-bookworm PASS") for l in lines)
+    assert any(l.startswith("fedora-40 FAIL") for l in lines)
+    cp = postroj(postroj_bin, hub, "pull")
+    assert cp.returncode == 20
