@@ -119,7 +119,9 @@ def test_help_documents_fields(postroj):
     (["list-images", "--format", "xml"], "--format takes table, json or labels, not \"xml\""),
     (["list-images", "--format"], "needs a value"),
     (["list-images", "debian"], "takes no arguments"),
-    (["pkgprobe"], "unknown command 'pkgprobe'"),
+    (["probe"], "unknown command 'probe'"),
+    (["pkgprobe"], "--image is required"),
+    (["selftest"], "expects one probe"),
     (["--bogus", "list-images"], "unknown option '--bogus'"),
 ])
 def test_usage_errors(postroj, args, needle):
