@@ -21,7 +21,8 @@ const struct rk_verb rk_racker_verbs[] = {
      "                        /etc/containers/certs.d/HOST/, /etc/docker/certs.d/HOST/)\n"
      "\nThe full reference is printed on stdout once the image is stored.\n"
      "Registries, mirrors and search registries come from registries.conf(5)\n"
-     "($CONTAINERS_REGISTRIES_CONF, /etc/containers/registries.conf[.d]);\n"
+     "($CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf or\n"
+     "/etc/containers/registries.conf[.d], then ~/.config/containers/registries.conf.d);\n"
      "credentials from $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,\n"
      "~/.config/containers/auth.json or ~/.docker/config.json.\n"},
     {"images", rk_cmd_images, "list images in the store",

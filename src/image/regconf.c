@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/cleanup.h"
 #include "base/fs.h"
@@ -1307,25 +1308,57 @@ static int load_dropins(rk_regconf *c, const char *dir, rk_error **err)
     return 0;
 }
 
+static int load_main_file(rk_regconf *c, const char *file, bool file_required,
+                          rk_error **err)
+{
+    rk_error *e = NULL;
+    if (rk_regconf_load_file(c, file, &e) == 0)
+        return 0;
+    if (!file_required && e->errnum == ENOENT) {
+        rk_error_free(e);
+        return 0;
+    }
+    if (err && !*err)
+        *err = e;
+    else
+        rk_error_free(e);
+    return -1;
+}
+
 int rk_regconf_load_paths(const char *file, bool file_required,
                           const char *dropin_dir, rk_regconf **ret,
                           rk_error **err)
 {
     _cleanup_regconf_ rk_regconf *c = rk_regconf_new();
-    if (file) {
-        rk_error *e = NULL;
-        if (rk_regconf_load_file(c, file, &e) < 0) {
-            if (file_required || e->errnum != ENOENT) {
-                if (err && !*err)
-                    *err = e;
-                else
-                    rk_error_free(e);
-                return -1;
-            }
-            rk_error_free(e);
-        }
-    }
+    if (file && load_main_file(c, file, file_required, err) < 0)
+        return -1;
     if (dropin_dir && load_dropins(c, dropin_dir, err) < 0)
+        return -1;
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+int rk_regconf_load_for(const char *home, const char *sys_file,
+                        const char *sys_dir, rk_regconf **ret, rk_error **err)
+{
+    _cleanup_free_ char *user_file = NULL, *user_dir = NULL;
+    if (home && *home) {
+        user_file = rk_xasprintf("%s/.config/containers/registries.conf", home);
+        user_dir = rk_xasprintf("%s/.config/containers/registries.conf.d", home);
+    }
+    _cleanup_regconf_ rk_regconf *c = rk_regconf_new();
+    /* A user's own file replaces the system file and the system drop-ins
+     * (containers-registries.conf(5)); the user's drop-ins come last. */
+    if (user_file && access(user_file, F_OK) == 0) {
+        if (load_main_file(c, user_file, true, err) < 0)
+            return -1;
+    } else {
+        if (sys_file && load_main_file(c, sys_file, false, err) < 0)
+            return -1;
+        if (sys_dir && load_dropins(c, sys_dir, err) < 0)
+            return -1;
+    }
+    if (user_dir && load_dropins(c, user_dir, err) < 0)
         return -1;
     *ret = TAKE_PTR(c);
     return 0;
@@ -1336,8 +1369,8 @@ int rk_regconf_load(rk_regconf **ret, rk_error **err)
     const char *env = getenv("CONTAINERS_REGISTRIES_CONF");
     if (env && *env)
         return rk_regconf_load_paths(env, true, NULL, ret, err);
-    return rk_regconf_load_paths(RK_REGCONF_FILE, false, RK_REGCONF_DIR, ret,
-                                 err);
+    return rk_regconf_load_for(getenv("HOME"), RK_REGCONF_FILE, RK_REGCONF_DIR,
+                               ret, err);
 }
 
 /* How much of name a prefix matches (-1: not at all). Plain prefixes match

@@ -10,8 +10,10 @@
  *
  * Loading order (rk_regconf_load): when $CONTAINERS_REGISTRIES_CONF is
  * set, only that file (it must exist). Otherwise
- * /etc/containers/registries.conf when present, then every *.conf in
- * /etc/containers/registries.conf.d/ in lexical order. A later file's
+ * $HOME/.config/containers/registries.conf when it exists, else
+ * /etc/containers/registries.conf when present followed by every *.conf in
+ * /etc/containers/registries.conf.d/ in lexical order; then, in both cases,
+ * every *.conf in $HOME/.config/containers/registries.conf.d/. A later file's
  * [[registry]] with the same prefix replaces the earlier one, others are
  * added; a later unqualified-search-registries replaces the list. */
 #pragma once
@@ -58,6 +60,10 @@ static inline void rk_regconf_freep(rk_regconf **c)
 
 /* The system configuration, in the loading order above. */
 int rk_regconf_load(rk_regconf **ret, rk_error **err);
+/* The order above without the environment variable, for a given $HOME
+ * (NULL: none) and system file and directory. */
+int rk_regconf_load_for(const char *home, const char *sys_file,
+                        const char *sys_dir, rk_regconf **ret, rk_error **err);
 /* Same with explicit places (tests): `file` may be NULL; when
  * `file_required` a missing file is an error; `dropin_dir` may be NULL or
  * missing. */

@@ -590,6 +590,69 @@ static void test_dropins(void **state)
     rk_regconf_free(c);
 }
 
+/* The user's file replaces the system file and the system drop-ins; the
+ * user's drop-ins are read after either. */
+static void test_user_files(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *sys_dir = rk_path_join(tmpdir, "sys.d");
+    assert_int_equal(mkdir(sys_dir, 0755), 0);
+    _cleanup_free_ char *sys_file = rk_path_join(tmpdir, "sys.conf");
+    write_file("sys.conf", "unqualified-search-registries = ['sys.io']\n"
+                           "[[registry]]\nlocation = 'sysonly.io'\n"
+                           "insecure = true\n");
+    write_file("sys.d/10.conf",
+               "[[registry]]\nprefix = 'docker.io'\nlocation = 'sysdrop.io'\n");
+    _cleanup_free_ char *home = rk_path_join(tmpdir, "home");
+    _cleanup_free_ char *cfg = rk_path_join(tmpdir, "home/.config");
+    _cleanup_free_ char *cc = rk_path_join(tmpdir, "home/.config/containers");
+    _cleanup_free_ char *ud =
+        rk_path_join(tmpdir, "home/.config/containers/registries.conf.d");
+    assert_int_equal(mkdir(home, 0755), 0);
+    assert_int_equal(mkdir(cfg, 0755), 0);
+    assert_int_equal(mkdir(cc, 0755), 0);
+
+    /* no user files: the system ones, as before */
+    rk_regconf *c = NULL;
+    rk_error *err = NULL;
+    if (rk_regconf_load_for(home, sys_file, sys_dir, &c, &err) < 0)
+        fail_msg("%s", err->msg);
+    assert_string_equal(rk_regconf_search_registries(c)[0], "sys.io");
+    assert_resolves(c, "docker.io/library/debian", "sysdrop.io/library/debian");
+    assert_resolves(c, "sysonly.io/a", "sysonly.io/a!");
+    rk_regconf_free(c);
+
+    /* user drop-ins come after the system ones */
+    assert_int_equal(mkdir(ud, 0755), 0);
+    write_file("home/.config/containers/registries.conf.d/50.conf",
+               "[[registry]]\nprefix = 'docker.io'\nlocation = 'userdrop.io'\n");
+    assert_int_equal(rk_regconf_load_for(home, sys_file, sys_dir, &c, &err), 0);
+    assert_resolves(c, "docker.io/library/debian", "userdrop.io/library/debian");
+    assert_resolves(c, "sysonly.io/a", "sysonly.io/a!");
+    rk_regconf_free(c);
+
+    /* the user's own file: no system file, no system drop-ins */
+    write_file("home/.config/containers/registries.conf",
+               "unqualified-search-registries = ['user.io']\n");
+    assert_int_equal(rk_regconf_load_for(home, sys_file, sys_dir, &c, &err), 0);
+    assert_string_equal(rk_regconf_search_registries(c)[0], "user.io");
+    assert_resolves(c, "docker.io/library/debian", "userdrop.io/library/debian");
+    assert_resolves(c, "sysonly.io/a", "sysonly.io/a");
+    rk_regconf_free(c);
+
+    /* a broken user file is an error, naming it */
+    write_file("home/.config/containers/registries.conf", "[[registry]\n");
+    assert_int_equal(rk_regconf_load_for(home, sys_file, sys_dir, &c, &err), -1);
+    assert_non_null(strstr(err->msg, "home/.config/containers/registries.conf:1"));
+    rk_error_free(err);
+    err = NULL;
+
+    /* no HOME: only the system files */
+    assert_int_equal(rk_regconf_load_for(NULL, sys_file, sys_dir, &c, &err), 0);
+    assert_resolves(c, "docker.io/library/debian", "sysdrop.io/library/debian");
+    rk_regconf_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_error_leaves_config_unchanged),
         cmocka_unit_test(test_parse_buffer_nul),
         cmocka_unit_test_setup_teardown(test_dropins, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_user_files, setup_tmp, teardown_tmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
