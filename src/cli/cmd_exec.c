@@ -14,7 +14,7 @@
 extern char **environ;
 
 struct exec_args {
-    bool interactive, tty;
+    bool interactive, tty, detach;
     const char *user, *workdir;
     char **env;
 };
@@ -24,6 +24,7 @@ static int exec_opt(void *ctx, int opt, const char *arg, rk_error **err)
     struct exec_args *a = ctx;
     switch (opt) {
     case 'i': a->interactive = true; return 0;
+    case 'd': a->detach = true; return 0;
     case 't': a->tty = true; return 0;
     case 'u': a->user = arg; return 0;
     case 'w':
@@ -47,6 +48,7 @@ int rk_cmd_exec(struct rk_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"interactive", no_argument, NULL, 'i'},
+        {"detach", no_argument, NULL, 'd'},
         {"tty", no_argument, NULL, 't'},
         {"user", required_argument, NULL, 'u'},
         {"workdir", required_argument, NULL, 'w'},
@@ -55,7 +57,7 @@ int rk_cmd_exec(struct rk_cli *cli, int argc, char **argv)
     };
     const struct rk_verb *verb = rk_cli_find_verb(rk_racker_verbs, "exec");
     struct exec_args a = {0};
-    int i = rk_cli_parse(cli, verb, argc, argv, "itu:w:e:", longopts, true, exec_opt, &a);
+    int i = rk_cli_parse(cli, verb, argc, argv, "idtu:w:e:", longopts, true, exec_opt, &a);
     if (i < 0) {
         rk_strv_free(a.env);
         return cli->usage_status;
@@ -65,6 +67,10 @@ int rk_cmd_exec(struct rk_cli *cli, int argc, char **argv)
     _cleanup_store_ rk_store *store = NULL;
     if (argc - i < 2) {
         status = rk_cli_usage_error(cli, verb, argc - i ? "missing command" : "missing container");
+        goto out;
+    }
+    if (a.detach && a.tty) {
+        status = rk_cli_usage_error(cli, verb, "-d cannot be combined with -t (nothing would hold the terminal)");
         goto out;
     }
     if (a.tty && a.interactive && !isatty(0)) {
@@ -85,7 +91,8 @@ int rk_cmd_exec(struct rk_cli *cli, int argc, char **argv)
         .user = a.user,
         .cwd = a.workdir,
         .tty = a.tty,
-        .interactive = a.interactive,
+        .interactive = a.interactive && !a.detach,
+        .detach = a.detach,
     };
     int code = 0;
     if (rk_container_exec(&o, &code, &err) < 0)

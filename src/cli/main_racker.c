@@ -98,9 +98,18 @@ const struct rk_verb rk_racker_verbs[] = {
      "  --no-trunc     print full IDs\n"
      "  --format F     table (default) or json\n"},
     {"exec", rk_cmd_exec, "run a command in a running container",
-     "exec [-i] [-t] [-e K=V] [-w DIR] [-u USER[:GROUP]] CONTAINER COMMAND [ARG...]\n"
+     "exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER[:GROUP]] CONTAINER COMMAND [ARG...]\n"
+     "\nOptions:\n"
+     "  -d, --detach       start the command in the background and return (its\n"
+     "                     stdio is /dev/null; not with -t)\n"
+     "  -i, --interactive  forward stdin\n"
+     "  -t, --tty          allocate a terminal\n"
+     "  -e, --env K[=V]    set an environment variable (K alone: from the host)\n"
+     "  -w, --workdir DIR  working directory\n"
+     "  -u, --user U[:G]   user and group, names or numbers\n"
      "\nThe command joins the container's namespaces and cgroup, with its\n"
-     "capabilities, seccomp filter and environment.\n"},
+     "capabilities, seccomp filter and environment. The exit status is the\n"
+     "command's, as for run (125, 126, 127, 128+N).\n"},
     {"stop", rk_cmd_stop, "stop running containers",
      "stop [-t SECONDS] [-s SIGNAL] CONTAINER...\n"
      "\nSend the stop signal (the image's StopSignal, or TERM; SIGRTMIN+3, an\n"
@@ -110,9 +119,13 @@ const struct rk_verb rk_racker_verbs[] = {
      "\nOptions:\n"
      "  -f, --force    kill a running container first\n"},
     {"logs", rk_cmd_logs, "print the output of a detached container",
-     "logs CONTAINER\n"
+     "logs [-f] [-n LINES] CONTAINER\n"
+     "\nOptions:\n"
+     "  -f, --follow       keep printing new output until the container exits\n"
+     "  -n, --tail LINES   only the last LINES lines of each stream (or \"all\")\n"
      "\nFor an OS container: its console (systemd's boot and shutdown messages),\n"
-     "then what its command printed.\n"},
+     "then what its command printed. stdout and stderr are kept apart, each on\n"
+     "its own stream: their relative order is not kept.\n"},
     {NULL, NULL, NULL, NULL},
 };
 

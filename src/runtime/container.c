@@ -1003,6 +1003,7 @@ typedef struct exec_ctx {
     sigset_t oldmask;
     int child_in, child_out, child_err; /* the payload's 0, 1, 2 without -t */
     bool boot;         /* an OS container: the environment systemd gives services */
+    bool detach;       /* exec -d: the payload outlives us */
 } exec_ctx;
 
 /* What racker pumps while the payload runs. */
@@ -1025,7 +1026,8 @@ static _Noreturn void exec_payload(exec_ctx *x)
 {
     rk_error *err = NULL;
     int fd = x->sync[1];
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!x->detach)
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* E3. -t: a pty from the container's devpts. */
     int slave = -1;
     if (x->spec.tty) {
@@ -1046,6 +1048,7 @@ static _Noreturn void exec_payload(exec_ctx *x)
         .sigmask = &x->oldmask,
         .sync_fd = fd,
         .seccomp = x->seccomp,
+        .outlive_parent = x->detach,
     };
     x->spec.init = false;
     rk_process_start(&x->spec, &po, &err);
@@ -1172,6 +1175,14 @@ static int exec_launch(exec_ctx *x, exec_io *io, int *ret_code, int *ret_sig, rk
 
     if (pidfd < 0) {
         rk_error_set(err, EPROTO, "the exec process did not report");
+        goto out;
+    }
+    /* Detached: it has exec'd; whoever is the subreaper reaps it. */
+    if (x->detach) {
+        *ret_code = 0;
+        if (ret_sig)
+            *ret_sig = 0;
+        rc = 0;
         goto out;
     }
 
@@ -1315,7 +1326,23 @@ int rk_container_exec(const rk_exec_options *o, int *ret_code, rk_error **err)
         rk_error_set(err, errno, "opening /dev/null");
         goto out;
     }
-    if (!o->tty && o->capture_output) {
+    x.detach = o->detach;
+    if (o->detach) {
+        if (o->tty) {
+            rk_error_set_status(err, 125, 0,
+                                "exec -d cannot allocate a terminal (-t): nothing would hold it");
+            close(dn);
+            goto out;
+        }
+        x.child_in = dn;
+        dn = -1;
+        x.child_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        x.child_err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (x.child_out < 0 || x.child_err < 0) {
+            rk_error_set(err, errno, "opening /dev/null");
+            goto out;
+        }
+    } else if (!o->tty && o->capture_output) {
         x.child_in = dn;
         dn = -1;
         x.child_out = fcntl(o->output_fd, F_DUPFD_CLOEXEC, 3);

@@ -73,6 +73,9 @@ typedef struct rk_exec_options {
      * (a pipe or file the caller reads), stdin is /dev/null. */
     bool capture_output;
     int output_fd;
+    /* Detached (exec -d): stdio on /dev/null, no tty; returns once the
+     * command has been executed (*ret_code 0), leaving it running. */
+    bool detach;
 } rk_exec_options;
 
 /* Run a command in a running container: its namespaces, its cgroup, its

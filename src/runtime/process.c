@@ -217,10 +217,10 @@ int rk_process_start(const rk_spec *spec, const rk_process_opts *o, rk_error **e
 
     /* 6. No privilege gain through setuid binaries or file capabilities;
      *    die with the supervisor (set after the uid change, which clears
-     *    it). */
+     *    it), unless detached. */
     if (spec->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return rk_error_set(err, errno, "setting no_new_privs");
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+    if (!o->outlive_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         return rk_error_set(err, errno, "setting the parent death signal");
 
     if (chdir(cwd) < 0)

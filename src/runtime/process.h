@@ -18,6 +18,7 @@ typedef struct rk_process_opts {
     const sigset_t *sigmask;            /* restored before exec */
     int sync_fd;                        /* closed in --init's reaper */
     const struct rk_seccomp_prog *seccomp; /* prepared filter, or NULL: compile */
+    bool outlive_parent;                /* exec -d: no parent death signal */
 } rk_process_opts;
 
 /* Exit status for an execve() errno (127 for ENOENT, 126 otherwise). */

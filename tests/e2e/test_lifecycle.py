@@ -87,6 +87,41 @@ def test_detached_run_ps_logs(rk, rootfs):
     assert rk.records() == []
 
 
+def test_logs_follow_and_tail(rk, rootfs):
+    gate = tempfile.mkdtemp(prefix="racker-logs-gate-", dir="/tmp")
+    try:
+        # the container prints a line, then waits for the test before the next
+        script = ("for i in 1 2 3; do echo out$i; echo err$i >&2; done; "
+                  "while [ ! -e /gate/go ]; do sleep 0.05; done; "
+                  "echo out-late; echo err-late >&2; sleep 0.3")
+        detach(rk, rootfs, "--name", "chatty", "-v", f"{gate}:/gate", "--", "sh", "-c", script)
+        assert wait_for(lambda: rk.ok("logs", "chatty").stdout == "out1\nout2\nout3\n")
+        # --tail: the last lines of each stream
+        cp = rk.ok("logs", "--tail", "2", "chatty")
+        assert cp.stdout == "out2\nout3\n" and cp.stderr == "err2\nerr3\n"
+        cp = rk.ok("logs", "-n", "0", "chatty")
+        assert cp.stdout == "" and cp.stderr == ""
+        assert rk.ok("logs", "-n", "99", "chatty").stdout == "out1\nout2\nout3\n"
+        assert rk.ok("logs", "--tail", "all", "chatty").stdout == "out1\nout2\nout3\n"
+        cp = rk.run("logs", "--tail", "-1", "chatty")
+        assert cp.returncode == 125 and "--tail" in cp.stderr
+        # -f: what is there, then what comes, and it ends when the container does
+        p = rk.popen("logs", "-f", "--tail", "1", "chatty")
+        time.sleep(0.5)
+        assert p.poll() is None  # still following
+        open(os.path.join(gate, "go"), "w").close()
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0
+        assert out == "out3\nout-late\n" and err == "err3\nerr-late\n"
+        assert by_name(rk, "chatty")["State"] == "exited"
+        # -f on an exited container prints it all and returns
+        cp = rk.run("logs", "-f", "chatty", timeout=10)
+        assert cp.returncode == 0 and cp.stdout == "out1\nout2\nout3\nout-late\n"
+        rk.ok("rm", "chatty")
+    finally:
+        subprocess.run(["rm", "-rf", gate])
+
+
 def test_stop_uses_the_stop_signal(rk, rootfs):
     detach(rk, rootfs, "--name", "trap", "--", "rk-helper", "trap")
     t0 = time.monotonic()
@@ -153,6 +188,52 @@ def test_exec(rk, rootfs):
     cp = rk.run("exec", "box", "true")
     assert cp.returncode == 125 and "not running" in cp.stderr
     rk.ok("rm", cid)
+
+
+def test_exec_detached(rk, rootfs):
+    detach(rk, rootfs, "--name", "bg", "--", "sleep", "60")
+    init_pid = by_name(rk, "bg")["Pid"]
+    # returns at once, exit 0, and the command keeps running after racker is gone
+    t0 = time.monotonic()
+    cp = rk.ok("exec", "-d", "bg", "sh", "-c",
+               "echo started > /tmp/mark; sleep 2; echo finished >> /tmp/mark")
+    assert time.monotonic() - t0 < 1.5
+    assert cp.stdout == "" and cp.stderr == ""
+    assert wait_for(lambda: rk.run("exec", "bg", "cat", "/tmp/mark").stdout == "started\n", 5)
+    # it lives in the container's PID namespace
+    cp = rk.ok("exec", "bg", "sh", "-c", "ps -o args | grep -c '^sleep 2$' || true")
+    assert cp.stdout.strip() == "1"
+    assert wait_for(lambda: rk.run("exec", "bg", "cat", "/tmp/mark").stdout ==
+                    "started\nfinished\n", 10)
+    # its output goes nowhere, not into racker's streams or the log
+    cp = rk.ok("exec", "-d", "bg", "sh", "-c", "echo out; echo err >&2")
+    assert cp.stdout == "" and cp.stderr == ""
+    time.sleep(0.3)
+    assert rk.ok("logs", "bg").stdout == ""
+    # a command that cannot run is still reported, with its status
+    cp = rk.run("exec", "-d", "bg", "no-such-cmd")
+    assert cp.returncode == 127 and "no-such-cmd" in cp.stderr
+    # -d with -t is refused as bad usage
+    cp = rk.run("exec", "-d", "-t", "bg", "true")
+    assert cp.returncode == 125 and "-t" in cp.stderr
+    # a detached command ends with its container
+    rk.ok("exec", "-d", "bg", "sleep", "300")
+    time.sleep(0.3)
+    sleepers = [p for p in os.listdir("/proc") if p.isdigit() and
+                _cmdline(p) == ["sleep", "300"]]
+    assert len(sleepers) == 1
+    rk.ok("stop", "-t", "0", "bg")
+    assert wait_for(lambda: not pid_alive(int(sleepers[0])), 10)
+    assert not pid_alive(init_pid)
+    rk.ok("rm", "bg")
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return None
 
 
 def test_rm_running_needs_force(rk, rootfs):
