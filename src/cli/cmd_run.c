@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/cleanup.h"
+#include "base/log.h"
 #include "base/strv.h"
 #include "cli/cli.h"
 #include "image/pull.h"
@@ -46,10 +47,17 @@ enum {
     OPT_BOOT_TIMEOUT,
 };
 
+/* -p and -P: a container shares the host's network (or has none), so
+ * there is nothing to publish; Docker says the same with --network host. */
+#define PUBLISH_WARNING_HOST "published ports are discarded: the container uses the host's " \
+                             "network, so a service in it is reachable on its own port"
+#define PUBLISH_WARNING_NONE "published ports are discarded: with --network none the " \
+                             "container has only loopback"
+
 enum pull_policy { PULL_MISSING, PULL_ALWAYS, PULL_NEVER };
 
 struct run_args {
-    bool detach, interactive, tty, rm, read_only, privileged, init;
+    bool detach, interactive, tty, rm, read_only, privileged, init, publish;
     const char *name, *workdir, *user, *entrypoint, *hostname, *platform, *rootfs;
     bool entrypoint_set;
     enum rk_network_mode network;
@@ -78,6 +86,12 @@ static int run_opt(void *ctx, int opt, const char *arg, rk_error **err)
     switch (opt) {
     case 'd': a->detach = true; return 0;
     case 'i': a->interactive = true; return 0;
+    case 'p':
+        if (!*arg)
+            return rk_error_set(err, 0, "--publish takes [IP:][HOST_PORT:]CONTAINER_PORT");
+        a->publish = true;
+        return 0;
+    case 'P': a->publish = true; return 0;
     case 't': a->tty = true; return 0;
     case OPT_RM: a->rm = true; return 0;
     case OPT_NAME: a->name = arg; return 0;
@@ -333,11 +347,13 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
         {"stop-signal", required_argument, NULL, OPT_STOP_SIGNAL},
         {"tls-verify", optional_argument, NULL, OPT_TLS_VERIFY},
         {"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
+        {"publish", required_argument, NULL, 'p'},
+        {"publish-all", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     const struct rk_verb *verb = rk_cli_find_verb(rk_racker_verbs, "run");
     struct run_args a = {.tls_verify = -1, .boot = RK_BOOT_AUTO, .network = RK_NET_HOST};
-    int i = rk_cli_parse(cli, verb, argc, argv, "ditm:e:w:u:v:", longopts, true, run_opt, &a);
+    int i = rk_cli_parse(cli, verb, argc, argv, "ditm:e:w:u:v:p:P", longopts, true, run_opt, &a);
     if (i < 0) {
         run_args_clear(&a);
         return cli->usage_status;
@@ -355,6 +371,9 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
     rk_spec spec;
     rk_spec_init(&spec);
 
+    if (a.publish)
+        rk_log_warn("%s", a.network == RK_NET_NONE ? PUBLISH_WARNING_NONE
+                                                   : PUBLISH_WARNING_HOST);
     /* With --rootfs DIR there is no image operand: the command starts at i. */
     int cmd_at = a.rootfs ? i : i + 1;
     if (!a.rootfs && i >= argc) {

@@ -71,6 +71,8 @@ const struct rk_verb rk_racker_verbs[] = {
      "  --read-only              mount the container's root read-only\n"
      "  --hostname NAME          the container's host name (default: its short ID)\n"
      "  --network host|none      the host's network (default) or only loopback\n"
+     "  -p, --publish, -P        accepted and discarded with a warning: with the\n"
+     "                           host's network a service is reachable as it is\n"
      "  -m, --memory SIZE        memory limit (e.g. 256m); the OOM killer enforces it\n"
      "  --cpus N                 CPU limit (e.g. 1.5)\n"
      "  --pids-limit N           limit on the number of processes\n"

@@ -381,6 +381,13 @@ def test_network(rk, rootfs):
         host = [line.split(":")[0].strip() for line in f.readlines()[2:]]
     assert sorted(line.split(":")[0].strip() for line in cp.stdout.splitlines()[2:]) == sorted(host)
     assert run(rk, rootfs, "--network", "bridge", "--", "true").returncode == 125
+    # -p/-P as Docker treats them with --network host: discarded, with a warning
+    cp = run(rk, rootfs, "-p", "8080:80", "-P", "--", "echo", "published")
+    assert cp.returncode == 0 and cp.stdout == "published\n"
+    assert cp.stderr.count("\n") == 1 and "published ports are discarded" in cp.stderr
+    cp = run(rk, rootfs, "--network", "none", "--publish", "80", "--", "true")
+    assert cp.returncode == 0 and "only loopback" in cp.stderr
+    assert run(rk, rootfs, "-p", "", "--", "true").returncode == 125
 
 
 def test_capabilities(rk, rootfs):
