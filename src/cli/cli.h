@@ -102,6 +102,13 @@ int rk_cli_parse_format(const char *arg, const char **ret, rk_error **err);
 /* "true"/"false" (and 1/0, yes/no); NULL means true (a bare --flag). */
 int rk_cli_parse_bool(const char *s, int *ret);
 
+struct json_t;
+struct rk_container_record;
+struct rk_run_state;
+/* `inspect CONTAINER`: the record and state in Docker's layout. */
+struct json_t *rk_cli_container_json(const struct rk_container_record *rec,
+                                     const struct rk_run_state *state);
+
 struct rk_store;
 struct rk_pull_result;
 typedef struct rk_cli_pull_args {

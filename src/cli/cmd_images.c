@@ -14,12 +14,13 @@
 #include "cli/progress.h"
 #include "image/reference.h"
 #include "image/store.h"
+#include "runtime/state.h"
 
 /* rmi's exit statuses, as Podman documents them. */
 #define RMI_EXIT_NOT_FOUND 1
 #define RMI_EXIT_IN_USE 2
 
-enum { OPT_DIGESTS = RK_OPT_FIRST_VERB_OPTION, OPT_FORMAT, OPT_NO_TRUNC };
+enum { OPT_DIGESTS = RK_OPT_FIRST_VERB_OPTION, OPT_FORMAT, OPT_NO_TRUNC, OPT_TYPE };
 
 static int open_store(struct rk_cli *cli, rk_store **ret)
 {
@@ -407,14 +408,57 @@ static json_t *image_inspect_json(rk_store *store, const rk_image *img)
     return o;
 }
 
-static int do_inspect(struct rk_cli *cli, const struct rk_verb *verb, int argc, char **argv)
+enum inspect_type { INSPECT_ANY, INSPECT_IMAGE, INSPECT_CONTAINER };
+
+static int inspect_opt(void *ctx, int opt, const char *arg, rk_error **err)
 {
-    static const struct option longopts[] = {{NULL, 0, NULL, 0}};
-    int i = rk_cli_parse(cli, verb, argc, argv, "", longopts, false, NULL, NULL);
+    enum inspect_type *t = ctx;
+    if (opt != OPT_TYPE)
+        return -1;
+    if (!strcmp(arg, "image"))
+        *t = INSPECT_IMAGE;
+    else if (!strcmp(arg, "container"))
+        *t = INSPECT_CONTAINER;
+    else
+        return rk_error_set(err, 0, "--type takes image or container, not \"%s\"", arg);
+    return 0;
+}
+
+/* A container by name or ID; 0 when there is none (ENOENT), 1 when found. */
+static int inspect_container(struct rk_cli *cli, rk_store *store, const char *name, json_t **ret,
+                             rk_error **err)
+{
+    rk_container_record rec;
+    rk_error *e = NULL;
+    if (rk_container_find(rk_store_containers_dir(store), name, &rec, &e) < 0) {
+        if (e->errnum == ENOENT) {
+            rk_error_free(e);
+            return 0;
+        }
+        *err = e;
+        return -1;
+    }
+    rk_run_state st;
+    if (rk_run_state_read(cli->rundir, rec.id, &st, err) < 0) {
+        rk_container_record_clear(&rec);
+        return -1;
+    }
+    *ret = rk_cli_container_json(&rec, &st);
+    rk_run_state_clear(&st);
+    rk_container_record_clear(&rec);
+    return 1;
+}
+
+static int do_inspect(struct rk_cli *cli, const struct rk_verb *verb, int argc, char **argv,
+                      enum inspect_type type)
+{
+    static const struct option longopts[] = {{"type", required_argument, NULL, OPT_TYPE},
+                                             {NULL, 0, NULL, 0}};
+    int i = rk_cli_parse(cli, verb, argc, argv, "", longopts, false, inspect_opt, &type);
     if (i < 0)
         return cli->usage_status;
     if (i >= argc)
-        return rk_cli_usage_error(cli, verb, "missing image reference or ID");
+        return rk_cli_usage_error(cli, verb, "missing image or container");
     _cleanup_store_ rk_store *store = NULL;
     int r = open_store(cli, &store);
     if (r)
@@ -423,8 +467,31 @@ static int do_inspect(struct rk_cli *cli, const struct rk_verb *verb, int argc, 
     int status = 0;
     for (; i < argc; i++) {
         rk_error *err = NULL;
+        /* As Docker: a container name wins over an image of that name. */
+        if (type != INSPECT_IMAGE) {
+            json_t *j = NULL;
+            int found = inspect_container(cli, store, argv[i], &j, &err);
+            if (found < 0) {
+                status = rk_cli_fail(cli, err, RK_EXIT_FAILURE);
+                continue;
+            }
+            if (found) {
+                json_array_append_new(arr, j);
+                continue;
+            }
+            if (type == INSPECT_CONTAINER) {
+                rk_error_set_status(&err, 125, 0, "no such container: %s", argv[i]);
+                status = rk_cli_fail(cli, err, RK_EXIT_FAILURE);
+                continue;
+            }
+        }
         _cleanup_image_ rk_image *img = NULL;
         if (rk_store_find_image(store, argv[i], &img, &err) < 0) {
+            if (type == INSPECT_ANY && err->errnum == ENOENT) {
+                rk_error_free(err);
+                err = NULL;
+                rk_error_set_status(&err, 125, 0, "no such image or container: %s", argv[i]);
+            }
             status = rk_cli_fail(cli, err, RK_EXIT_FAILURE);
             continue;
         }
@@ -438,7 +505,7 @@ static int do_inspect(struct rk_cli *cli, const struct rk_verb *verb, int argc, 
 
 int rk_cmd_inspect(struct rk_cli *cli, int argc, char **argv)
 {
-    return do_inspect(cli, rk_cli_find_verb(rk_racker_verbs, "inspect"), argc, argv);
+    return do_inspect(cli, rk_cli_find_verb(rk_racker_verbs, "inspect"), argc, argv, INSPECT_ANY);
 }
 
 /* ---- image prune | mount | unmount ---- */
@@ -509,7 +576,10 @@ int rk_cmd_image(struct rk_cli *cli, int argc, char **argv)
     struct {
         const char *name;
         const char *verb;
-    } alias[] = {{"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"inspect", "inspect"}};
+    } alias[] = {{"ls", "images"}, {"list", "images"}, {"rm", "rmi"}};
+    if (!strcmp(sub, "inspect"))
+        return do_inspect(cli, rk_cli_find_verb(rk_racker_verbs, "inspect"), argc - 1, argv + 1,
+                          INSPECT_IMAGE);
     for (size_t k = 0; k < RK_ELEMENTSOF(alias); k++)
         if (!strcmp(sub, alias[k].name)) {
             const struct rk_verb *v = rk_cli_find_verb(rk_racker_verbs, alias[k].verb);

@@ -103,6 +103,68 @@ static json_t *info_json(const rk_container_info *c)
     return j;
 }
 
+/* racker inspect CONTAINER: Docker's layout, the fields racker has. */
+json_t *rk_cli_container_json(const rk_container_record *rec, const rk_run_state *state)
+{
+    const rk_spec *sp = &rec->spec;
+    json_t *st = json_object();
+    bool running = state->status == RK_STATUS_RUNNING;
+    json_object_set_new(st, "Status", json_string(rk_container_status_name(state->status)));
+    json_object_set_new(st, "Running", json_boolean(running));
+    json_object_set_new(st, "OOMKilled", json_boolean(state->oom_killed));
+    json_object_set_new(st, "Pid", json_integer(running ? state->pid : 0));
+    json_object_set_new(st, "ExitCode", json_integer(running ? 0 : state->exit_code));
+    json_object_set_new(st, "StartedAt", state->started ? json_string(state->started) : json_null());
+    json_object_set_new(st, "FinishedAt", state->finished ? json_string(state->finished) : json_null());
+
+    json_t *cfg = json_object();
+    json_object_set_new(cfg, "Hostname", json_string(sp->hostname ? sp->hostname : ""));
+    json_object_set_new(cfg, "User", json_string(sp->user ? sp->user : ""));
+    json_object_set_new(cfg, "Tty", json_boolean(sp->tty));
+    json_object_set_new(cfg, "OpenStdin", json_boolean(sp->interactive));
+    json_object_set_new(cfg, "Env", rk_json_from_strv(sp->env));
+    json_object_set_new(cfg, "Cmd", rk_json_from_strv(sp->argv));
+    json_object_set_new(cfg, "Image", json_string(rec->image_ref ? rec->image_ref : ""));
+    json_object_set_new(cfg, "WorkingDir", json_string(sp->cwd ? sp->cwd : "/"));
+    json_object_set_new(cfg, "StopSignal", json_integer(sp->stop_signal));
+
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < sp->n_mounts; i++) {
+        const rk_mount_spec *m = &sp->mounts[i];
+        if (m->kind != RK_MOUNT_BIND && m->kind != RK_MOUNT_TMPFS)
+            continue;
+        json_array_append_new(
+            mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type",
+                              m->kind == RK_MOUNT_BIND ? "bind" : "tmpfs", "Source",
+                              m->source ? m->source : "", "Destination", m->target, "RW",
+                              !m->readonly));
+    }
+    json_t *host = json_object();
+    json_object_set_new(host, "AutoRemove", json_boolean(rec->auto_remove));
+    json_object_set_new(host, "NetworkMode",
+                        json_string(sp->network == RK_NET_NONE ? "none" : "host"));
+    json_object_set_new(host, "Privileged", json_boolean(sp->privileged));
+    json_object_set_new(host, "ReadonlyRootfs", json_boolean(sp->read_only));
+    json_object_set_new(host, "Memory", json_integer(sp->memory));
+    json_object_set_new(host, "PidsLimit", json_integer(sp->pids_limit));
+    json_object_set_new(host, "CpuQuota", json_integer(sp->cpu_quota));
+    json_object_set_new(host, "CpuPeriod", json_integer(sp->cpu_period));
+    json_object_set_new(host, "Boot", json_boolean(sp->boot == RK_BOOT_YES));
+
+    json_t *j = json_object();
+    json_object_set_new(j, "Id", json_string(rec->id));
+    json_object_set_new(j, "Created", json_string(rec->created));
+    json_object_set_new(j, "Path", json_string(sp->argv && sp->argv[0] ? sp->argv[0] : ""));
+    json_object_set_new(j, "Args", rk_json_from_strv(sp->argv && sp->argv[0] ? sp->argv + 1 : NULL));
+    json_object_set_new(j, "State", st);
+    json_object_set_new(j, "Image", rec->image_id ? json_string(rec->image_id) : json_null());
+    json_object_set_new(j, "Name", json_sprintf("/%s", rec->name));
+    json_object_set_new(j, "Mounts", mounts);
+    json_object_set_new(j, "Config", cfg);
+    json_object_set_new(j, "HostConfig", host);
+    return j;
+}
+
 int rk_cmd_ps(struct rk_cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {

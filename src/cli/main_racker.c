@@ -37,8 +37,12 @@ const struct rk_verb rk_racker_verbs[] = {
      "\nUntag and remove images. With an ID, every tag of that image goes.\n"
      "\nOptions:\n"
      "  -f, --force    remove even when the image has several tags or is used by a container\n"},
-    {"inspect", rk_cmd_inspect, "show an image's details as JSON",
-     "inspect REF|ID...\n"},
+    {"inspect", rk_cmd_inspect, "show details of containers or images as JSON",
+     "inspect [--type image|container] NAME|REF|ID...\n"
+     "\nA container (by name or ID) is shown when there is one of that name, as\n"
+     "in Docker; otherwise the image. One JSON array holds every object found;\n"
+     "one that is not found is an error (exit 125) and the others are still\n"
+     "printed.\n"},
     {"image", rk_cmd_image, "manage images (ls, rm, inspect, prune, mount, unmount)",
      "image ls|rm|inspect|prune|mount|unmount ...\n"
      "\n  image ls             same as 'images'\n"

@@ -122,6 +122,44 @@ def test_logs_follow_and_tail(rk, rootfs):
         subprocess.run(["rm", "-rf", gate])
 
 
+def test_inspect_container(rk, rootfs):
+    vol = tempfile.mkdtemp(prefix="racker-inspect-vol-", dir="/tmp")
+    try:
+        cid = detach(rk, rootfs, "--name", "insp", "-e", "K=v", "-w", "/tmp", "-m", "64m",
+                     "--pids-limit", "40", "-v", f"{vol}:/data:ro", "--tmpfs", "/scratch",
+                     "--hostname", "insphost", "--network", "none", "--", "sleep", "60")
+        [j] = json.loads(rk.ok("inspect", "insp").stdout)
+        assert j["Id"] == cid and j["Name"] == "/insp"
+        assert j["Path"] == "sleep" and j["Args"] == ["60"]
+        st = j["State"]
+        assert st["Status"] == "running" and st["Running"] is True and st["ExitCode"] == 0
+        assert st["Pid"] == by_name(rk, "insp")["Pid"] and pid_alive(st["Pid"])
+        assert st["StartedAt"] and st["FinishedAt"] is None
+        c = j["Config"]
+        assert "K=v" in c["Env"] and c["WorkingDir"] == "/tmp" and c["Hostname"] == "insphost"
+        h = j["HostConfig"]
+        assert h["Memory"] == 64 << 20 and h["PidsLimit"] == 40 and h["NetworkMode"] == "none"
+        assert {"Type": "bind", "Source": vol, "Destination": "/data", "RW": False} in j["Mounts"]
+        assert {"Type": "tmpfs", "Source": "", "Destination": "/scratch", "RW": True} in j["Mounts"]
+        # by ID prefix too, and several at once
+        assert json.loads(rk.ok("inspect", cid[:12]).stdout)[0]["Id"] == cid
+        rk.ok("stop", "-t", "0", "insp")
+        [j] = json.loads(rk.ok("inspect", "--type", "container", cid).stdout)
+        assert j["State"]["Status"] == "exited" and j["State"]["Running"] is False
+        assert j["State"]["ExitCode"] == 137 and j["State"]["FinishedAt"]
+        # a name that is neither: [] on stdout, one error line, 125
+        cp = rk.run("inspect", "insp", "no-such-thing")
+        assert cp.returncode == 125
+        assert [x["Id"] for x in json.loads(cp.stdout)] == [cid]
+        assert cp.stderr.strip().count("\n") == 0 and "no-such-thing" in cp.stderr
+        cp = rk.run("inspect", "--type", "image", "insp")
+        assert cp.returncode == 125 and json.loads(cp.stdout) == []
+        assert rk.run("inspect", "--type", "volume", "insp").returncode == 125
+        rk.ok("rm", "insp")
+    finally:
+        subprocess.run(["rm", "-rf", vol])
+
+
 def test_stop_uses_the_stop_signal(rk, rootfs):
     detach(rk, rootfs, "--name", "trap", "--", "rk-helper", "trap")
     t0 = time.monotonic()
