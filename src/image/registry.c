@@ -62,6 +62,7 @@ struct rk_registry {
     CURLM *multi;
     char *extra_ca; /* PEM of the host's certs.d CA files, or NULL */
     size_t extra_ca_len;
+    char *client_cert, *client_key; /* certs.d NAME.cert and NAME.key, or NULL */
     unsigned requests;
     int max_attempts;
     int backoff_ms;
@@ -158,9 +159,10 @@ static char *registry_error_message(const char *body, size_t len)
 
 /* ---- setup ---- */
 
-/* Collect the CA files NAME.crt (containers-certs.d(5)). Client
- * certificates (*.cert, *.key) are not supported yet. */
-static void load_cert_dir(rk_registry *r, const char *cert_dir)
+/* containers-certs.d(5): CA files NAME.crt, and a client certificate
+ * NAME.cert with its key NAME.key (the first pair by name is used). The
+ * first directory that has any of them wins. */
+static int load_cert_dir(rk_registry *r, const char *cert_dir, rk_error **err)
 {
     /* An explicit --cert-dir holds the files itself (as for podman and
      * skopeo); the defaults have one directory per host. */
@@ -172,7 +174,8 @@ static void load_cert_dir(rk_registry *r, const char *cert_dir)
         dirs[1] = rk_xasprintf("/etc/docker/certs.d/%s", r->host);
     }
     struct buf pem = {.max = 4u << 20};
-    for (size_t i = 0; i < 2 && dirs[i]; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < 2 && dirs[i] && rc == 0; i++) {
         const char *d = dirs[i];
         _cleanup_closedir_ DIR *dir = opendir(d);
         if (!dir)
@@ -180,12 +183,29 @@ static void load_cert_dir(rk_registry *r, const char *cert_dir)
         struct dirent *de;
         _cleanup_strv_ char **names = NULL;
         while ((de = readdir(dir)))
-            if (rk_endswith(de->d_name, ".crt"))
+            if (rk_endswith(de->d_name, ".crt") || rk_endswith(de->d_name, ".cert"))
                 rk_strv_push_dup(&names, de->d_name);
         qsort(names, rk_strv_len(names), sizeof(char *),
               (int (*)(const void *, const void *))strcmp);
         for (size_t k = 0; names && names[k]; k++) {
             _cleanup_free_ char *p = rk_xasprintf("%s/%s", d, names[k]);
+            if (rk_endswith(names[k], ".cert")) {
+                if (r->client_cert)
+                    continue;
+                _cleanup_free_ char *key =
+                    rk_xasprintf("%.*s.key", (int)(strlen(p) - 5), p);
+                if (access(key, R_OK) < 0) {
+                    rc = rk_error_set_status(err, 125, errno,
+                                             "client certificate %s has no key %s "
+                                             "(CA certificates end in .crt)",
+                                             p, key);
+                    break;
+                }
+                rk_debug("client certificate %s, key %s", p, key);
+                r->client_cert = TAKE_PTR(p);
+                r->client_key = TAKE_PTR(key);
+                continue;
+            }
             _cleanup_free_ char *text = NULL;
             size_t len = 0;
             if (rk_read_file_at(AT_FDCWD, p, 1u << 20, &text, &len, NULL) < 0) {
@@ -196,13 +216,14 @@ static void load_cert_dir(rk_registry *r, const char *cert_dir)
             buf_append(&pem, text, len);
             buf_append(&pem, "\n", 1);
         }
-        if (pem.len)
+        if (pem.len || r->client_cert)
             break; /* the first directory that has the host wins */
     }
     free(dirs[0]);
     free(dirs[1]);
     r->extra_ca = pem.data;
     r->extra_ca_len = pem.len;
+    return rc;
 }
 
 int rk_registry_new(const rk_registry_opts *o, rk_registry **ret, rk_error **err)
@@ -226,7 +247,10 @@ int rk_registry_new(const rk_registry_opts *o, rk_registry **ret, rk_error **err
         r->password = rk_xstrdup(o->password ? o->password : "");
         r->creds_loaded = true;
     }
-    load_cert_dir(r, o->cert_dir);
+    if (load_cert_dir(r, o->cert_dir, err) < 0) {
+        rk_registry_free(r);
+        return -1;
+    }
     r->max_attempts = o->max_attempts > 0 ? o->max_attempts : 5;
     r->backoff_ms = o->backoff_ms > 0 ? o->backoff_ms : 250;
     r->share = curl_share_init();
@@ -262,6 +286,8 @@ void rk_registry_free(rk_registry *r)
     free(r->token);
     free(r->token_scope);
     free(r->extra_ca);
+    free(r->client_cert);
+    free(r->client_key);
     free(r);
 }
 
@@ -383,8 +409,26 @@ static void easy_common(rk_registry *r, CURL *c)
         curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
         curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
     }
+    if (r->client_cert) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, r->client_cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, r->client_key);
+    }
     if (rk_log_get_level() >= RK_LOG_DEBUG && getenv("RACKER_CURL_VERBOSE"))
         curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+}
+
+/* curl's own words for a failure: its error buffer says which TLS alert
+ * or certificate problem it was, curl_easy_strerror() only the class. */
+static const char *curl_why(CURLcode cc, const char *errbuf)
+{
+    return errbuf && errbuf[0] ? errbuf : curl_easy_strerror(cc);
+}
+
+/* The peer refused us with a TLS alert (a client certificate required or
+ * rejected, no common protocol): trying again will not change its mind. */
+static bool tls_refused(const char *errbuf)
+{
+    return errbuf && strstr(errbuf, " alert ") != NULL;
 }
 
 static bool curl_code_retryable(CURLcode c)
@@ -454,6 +498,8 @@ static int simple_get(rk_registry *r, const char *url, const char *header,
         out->body.max = MAX_SMALL_DOC;
         CURL *c = curl_easy_init();
         easy_common(r, c);
+        char errbuf[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         struct curl_slist *hl = NULL;
         if (header)
             hl = curl_slist_append(hl, header);
@@ -478,8 +524,9 @@ static int simple_get(rk_registry *r, const char *url, const char *header,
         curl_slist_free_all(hl);
         if (ret_code)
             *ret_code = cc;
-        rk_debug("GET %s -> %s %ld", url, cc ? curl_easy_strerror(cc) : "", status);
-        bool again = cc ? curl_code_retryable(cc) : status_retryable(status);
+        const char *why = curl_why(cc, errbuf);
+        rk_debug("GET %s -> %s %ld", url, cc ? why : "", status);
+        bool again = cc ? curl_code_retryable(cc) && !tls_refused(errbuf) : status_retryable(status);
         /* Nobody listening, or no such host: one more try covers a
          * registry that is just starting; more only delays the error. */
         int limit = (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
@@ -487,13 +534,13 @@ static int simple_get(rk_registry *r, const char *url, const char *header,
                         : r->max_attempts;
         if (!again || attempt >= limit) {
             if (cc)
-                return rk_error_set(err, 0, "GET %s: %s", url, curl_easy_strerror(cc));
+                return rk_error_set(err, 0, "GET %s: %s", url, why);
             return 0;
         }
         /* A TLS handshake against a plain HTTP port will not improve by
          * retrying: let the caller fall back. */
         if (cc == CURLE_SSL_CONNECT_ERROR && r->try_plain_http)
-            return rk_error_set(err, 0, "GET %s: %s", url, curl_easy_strerror(cc));
+            return rk_error_set(err, 0, "GET %s: %s", url, why);
         sleep_ms(backoff_ms(r, attempt, out->h.retry_after));
     }
 }
@@ -684,6 +731,7 @@ struct xfer {
     bool body_started;   /* the current response's first body byte came */
     int attempts;        /* consecutive failed attempts without progress */
     int64_t attempt_start;
+    char errbuf[CURL_ERROR_SIZE];
     int redirects;
     bool reauthed;
     double next_at;
@@ -760,6 +808,8 @@ static int xfer_start(struct xfer *x, rk_error **err)
     }
     x->easy = curl_easy_init();
     easy_common(r, x->easy);
+    x->errbuf[0] = 0;
+    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
     x->hl = NULL;
     if (!x->other_host) {
         _cleanup_free_ char *auth = NULL;
@@ -891,7 +941,10 @@ static void xfer_finished(struct xfer *x, CURLcode cc)
         return;
     }
     if (cc != CURLE_OK) {
-        xfer_retry_later(x, curl_easy_strerror(cc));
+        if (tls_refused(x->errbuf))
+            xfer_fail(x, "%s: %s", x->what, x->errbuf);
+        else
+            xfer_retry_later(x, curl_why(cc, x->errbuf));
         return;
     }
     if (st >= 300 && st < 400) {

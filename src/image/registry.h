@@ -20,8 +20,9 @@ typedef struct rk_registry_opts {
     const char *path;     /* repository path on that host ("library/debian") */
     bool insecure;        /* registries.conf insecure=true: TLS unverified, HTTP fallback */
     int tls_verify;       /* -1 default, 0 --tls-verify=false, 1 --tls-verify=true */
-    /* Extra CA certificates, added to the system store: CERT_DIR/NAME.crt;
-     * NULL means containers-certs.d(5): /etc/containers/certs.d/HOST/, then
+    /* Extra CA certificates, added to the system store: CERT_DIR/NAME.crt,
+     * and a client certificate CERT_DIR/NAME.cert with its NAME.key; NULL
+     * means containers-certs.d(5): /etc/containers/certs.d/HOST/, then
      * /etc/docker/certs.d/HOST/. */
     const char *cert_dir;
     const char *user;     /* explicit credentials, else the auth files are read */

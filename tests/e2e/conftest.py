@@ -256,3 +256,12 @@ def tls_registry(testbed):
     error there if it is not)."""
     with tlsregistry.TLSRegistrySession(testbed) as reg:
         yield reg
+
+
+@pytest.fixture(scope="session")
+def mtls_registry(testbed):
+    """Like tls_registry, but the registry requires a client certificate from
+    its CA: .client_cert (cert, key), .host_cert_dir (ca.crt, client.cert,
+    client.key), .ca_only_dir (ca.crt alone)."""
+    with tlsregistry.TLSRegistrySession(testbed, mtls=True) as reg:
+        yield reg

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -771,6 +772,30 @@ location = "{tls_registry.host}"
 insecure = true
 ''')
     ok(pull(run_racker, store, ref, env=env))
+
+
+def test_client_certificate_from_cert_dir(run_racker, store, mtls_registry, tmp_path):
+    ref = f"{mtls_registry.host}/busybox:latest"
+    # the CA alone is not enough: the registry wants a client certificate
+    t0 = time.monotonic()
+    cp = pull(run_racker, store, ref, "--cert-dir", mtls_registry.ca_only_dir)
+    errors = [line for line in cp.stderr.splitlines() if line.startswith("racker: error:")]
+    assert cp.returncode == 125 and len(errors) == 1
+    # the TLS alert in OpenSSL's words (Go's server sends bad_certificate)
+    assert "alert bad certificate" in errors[0] or "alert certificate required" in errors[0]
+    assert time.monotonic() - t0 < 3  # a deliberate refusal is not retried
+    # NAME.cert with NAME.key in the cert dir: offered, and the pull works
+    ok(pull(run_racker, store, ref, "--cert-dir", mtls_registry.host_cert_dir))
+    assert inspect(run_racker, store, ref)["RepoTags"] == [ref]
+    # a .cert without its .key is a clear error naming both
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copyfile(mtls_registry.ca_file, broken / "ca.crt")
+    shutil.copyfile(mtls_registry.client_cert[0], broken / "me.cert")
+    cp = pull(run_racker, store, ref, "--cert-dir", str(broken))
+    errors = [line for line in cp.stderr.splitlines() if line.startswith("racker: error:")]
+    assert cp.returncode == 125 and len(errors) == 1
+    assert "me.cert" in errors[0] and "me.key" in errors[0]
 
 
 def test_moved_tag_leaves_a_dangling_image_until_prune(run_racker, store, registry):
