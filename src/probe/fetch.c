@@ -27,6 +27,11 @@
 #define DEFAULT_LOW_SPEED_TIME 30L
 #define LOCK_NAME ".lock"
 #define PARTIAL_SUFFIX ".partial"
+/* Beside a partial: the validator (a strong ETag, else Last-Modified) of
+ * the response it came from, sent back as If-Range when resuming so that
+ * a file that changed on the server is started over, not spliced. */
+#define VALIDATOR_SUFFIX ".validator"
+#define VALIDATOR_MAX 512
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -123,10 +128,13 @@ struct dl {
     char *status_line;
     bool has_clen, has_crange, crange_total_known, chunked;
     uint64_t clen, crange_start, crange_total;
+    char *etag, *last_modified;
     /* Decided when the body begins. */
     bool started, total_known, restarted, resumed;
     uint64_t total;
     char *fail; /* the body cannot be right: stop, remove the partial */
+    int dirfd;
+    const char *validator_name;
 };
 
 static void dl_reset_headers(struct dl *d)
@@ -136,6 +144,40 @@ static void dl_reset_headers(struct dl *d)
     d->status = 0;
     d->has_clen = d->has_crange = d->crange_total_known = d->chunked = false;
     d->clen = d->crange_start = d->crange_total = 0;
+    free(d->etag);
+    free(d->last_modified);
+    d->etag = d->last_modified = NULL;
+}
+
+static void dl_clear(struct dl *d)
+{
+    dl_reset_headers(d);
+    free(d->fail);
+    d->fail = NULL;
+}
+
+/* What identifies this version of the file, or NULL: a weak ETag does not
+ * promise identical bytes, so If-Range must not use it (RFC 9110 13.1.5). */
+static const char *dl_validator(const struct dl *d)
+{
+    if (d->etag && strncmp(d->etag, "W/", 2) != 0)
+        return d->etag;
+    return d->last_modified;
+}
+
+static void save_validator(struct dl *d)
+{
+    const char *v = dl_validator(d);
+    if (!v || strlen(v) > VALIDATOR_MAX || strpbrk(v, "\r\n")) {
+        unlinkat(d->dirfd, d->validator_name, 0);
+        return;
+    }
+    rk_error *e = NULL;
+    if (rk_write_file_atomic(d->dirfd, d->validator_name, v, strlen(v), 0644, &e) < 0) {
+        rk_debug("%s", e->msg);
+        rk_error_free(e);
+        unlinkat(d->dirfd, d->validator_name, 0);
+    }
 }
 
 static bool parse_u64(const char *s, const char *end, uint64_t *ret)
@@ -211,6 +253,12 @@ static size_t dl_header_cb(char *buf, size_t size, size_t n, void *ud)
         d->has_clen = parse_u64(v, vend, &d->clen);
     } else if (klen == 13 && !strncasecmp(buf, "Content-Range", 13)) {
         parse_content_range(d, v, vend);
+    } else if (klen == 4 && !strncasecmp(buf, "ETag", 4)) {
+        free(d->etag);
+        d->etag = rk_xstrndup(v, (size_t)(vend - v));
+    } else if (klen == 13 && !strncasecmp(buf, "Last-Modified", 13)) {
+        free(d->last_modified);
+        d->last_modified = rk_xstrndup(v, (size_t)(vend - v));
     } else if (klen == 17 && !strncasecmp(buf, "Transfer-Encoding", 17)) {
         for (const char *p = v; p + 7 <= vend; p++)
             if (!strncasecmp(p, "chunked", 7))
@@ -237,6 +285,7 @@ static bool dl_begin_body(struct dl *d)
         }
         d->total_known = d->has_clen;
         d->total = d->clen;
+        save_validator(d);
         return true;
     }
     if (d->status == 206) {
@@ -299,6 +348,12 @@ static bool curl_code_transient(CURLcode c)
     }
 }
 
+static void drop_partial(int dirfd, const char *partial, const char *validator)
+{
+    unlinkat(dirfd, partial, 0);
+    unlinkat(dirfd, validator, 0);
+}
+
 enum attempt_result {
     ATTEMPT_DONE,  /* the partial is complete and verified */
     ATTEMPT_RETRY, /* try again (resuming what is there) */
@@ -321,7 +376,9 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
     if (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_END) < 0)
         return rk_error_set(err, errno, "downloading %s: %s", url, partial),
                ATTEMPT_FAIL;
-    struct dl d = {.fd = fd, .have = (uint64_t)st.st_size};
+    _cleanup_free_ char *vname = rk_xasprintf("%s" VALIDATOR_SUFFIX, partial);
+    struct dl d __attribute__((cleanup(dl_clear))) = {
+        .fd = fd, .have = (uint64_t)st.st_size, .dirfd = dirfd, .validator_name = vname};
 
     CURL *c = curl_easy_init();
     if (!c)
@@ -330,9 +387,17 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
                ATTEMPT_FAIL;
     char errbuf[CURL_ERROR_SIZE] = "";
     char range[32];
+    struct curl_slist *hl = NULL;
     if (d.have > 0) {
         snprintf(range, sizeof(range), "%" PRIu64 "-", d.have);
         curl_easy_setopt(c, CURLOPT_RANGE, range);
+        _cleanup_free_ char *v = NULL;
+        if (rk_read_file_at(dirfd, vname, VALIDATOR_MAX, &v, NULL, NULL) == 0 && *v &&
+            !strpbrk(v, "\r\n")) {
+            _cleanup_free_ char *h = rk_xasprintf("If-Range: %s", v);
+            hl = curl_slist_append(hl, h);
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        }
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -370,6 +435,7 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
     d.status = status ? status : d.status;
     _cleanup_free_ char *status_line = TAKE_PTR(d.status_line);
     _cleanup_free_ char *fail = TAKE_PTR(d.fail);
@@ -380,7 +446,7 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
         info->resumed = true;
 
     if (fail) {
-        unlinkat(dirfd, partial, 0);
+        drop_partial(dirfd, partial, vname);
         return rk_error_set(err, 0,
                             "downloading %s: %s (partial download removed)",
                             url, fail),
@@ -393,7 +459,7 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
             d.total = d.have;
             goto verify;
         }
-        unlinkat(dirfd, partial, 0);
+        drop_partial(dirfd, partial, vname);
         if (last)
             return rk_error_set(
                        err, 0,
@@ -428,14 +494,14 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
     }
     if (!d.started && !dl_begin_body(&d)) {
         _cleanup_free_ char *f = TAKE_PTR(d.fail);
-        unlinkat(dirfd, partial, 0);
+        drop_partial(dirfd, partial, vname);
         return rk_error_set(err, 0,
                             "downloading %s: %s (partial download removed)",
                             url, f),
                ATTEMPT_FAIL;
     }
     if (!d.total_known && !d.chunked) {
-        unlinkat(dirfd, partial, 0);
+        drop_partial(dirfd, partial, vname);
         return rk_error_set(err, 0,
                             "downloading %s: the server sent no "
                             "Content-Length, so the size "
@@ -446,7 +512,7 @@ static enum attempt_result dl_attempt(const char *url, int dirfd,
 verify:;
     uint64_t size = d.have + d.written;
     if (d.total_known && size != d.total) {
-        unlinkat(dirfd, partial, 0);
+        drop_partial(dirfd, partial, vname);
         return rk_error_set(err, 0,
                             "downloading %s: got %" PRIu64
                             " bytes, the server announced %" PRIu64
@@ -511,6 +577,8 @@ static int fetch_url(const char *store_root, const char *url,
     if (renameat(dirfd, partial, dirfd, name) < 0)
         return rk_error_set(err, errno, "downloading %s: renaming %s", url,
                             partial);
+    _cleanup_free_ char *vname = rk_xasprintf("%s" VALIDATOR_SUFFIX, partial);
+    unlinkat(dirfd, vname, 0);
     rk_fsync_dir_at(dirfd, NULL);
     *ret_path = TAKE_PTR(path);
     return 0;

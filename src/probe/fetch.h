@@ -20,10 +20,11 @@
  * Redirects are followed (mirrors). A flock on .lock makes concurrent
  * fetches of one URL download it once.
  *
- * Limitation: the partial is resumed without If-Range, so a URL whose
- * content changes between an interrupted download and its resumption
- * gives a file of the right size with mixed content; package URLs
- * (distribution pools) do not change. */
+ * The response a partial came from leaves its validator (a strong ETag,
+ * else Last-Modified) in <name>.partial.validator; resuming sends it as
+ * If-Range, so a file that changed on the server comes whole (200) and is
+ * started over instead of spliced. A server that gives no validator is
+ * resumed with Range alone, as before. */
 #pragma once
 
 #include <stdbool.h>

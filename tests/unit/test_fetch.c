@@ -321,6 +321,48 @@ static void test_cut_connection(void **state)
     assert_int_equal(st.st_size, 2000);
 }
 
+/* The file changes on the server between two attempts (same size, other
+ * bytes): If-Range with the first response's ETag makes the server send
+ * all of the new file, instead of the end of it spliced onto the old
+ * beginning, which the size check could not catch. */
+static void test_changed_file_is_not_spliced(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *f = rk_xasprintf("%s/changing.deb", files);
+    write_bytes(f, content, PKG_SIZE);
+    _cleanup_free_ char *f2 = rk_xasprintf("%s/steady.deb", files);
+    write_bytes(f2, content, PKG_SIZE);
+    _cleanup_free_ char *url = url_for("/cut/7000/1/files/changing.deb");
+    rk_fetch_opts one = {.attempts = 1};
+    fetch_fails(url, &one, "kept for resuming");
+    _cleanup_free_ char *dir = rk_fetch_cache_dir(store, url);
+    _cleanup_free_ char *validator = rk_xasprintf("%s/changing.deb.partial.validator", dir);
+    assert_true(exists(validator));
+
+    _cleanup_free_ unsigned char *other = rk_xmalloc(PKG_SIZE);
+    for (size_t i = 0; i < PKG_SIZE; i++)
+        other[i] = (unsigned char)(content[i] ^ 0x5a);
+    write_bytes(f, other, PKG_SIZE);
+    struct timespec later[2] = {{.tv_sec = 2000000000}, {.tv_sec = 2000000000}};
+    assert_int_equal(utimensat(AT_FDCWD, f, later, 0), 0);
+
+    rk_fetch_info info;
+    _cleanup_free_ char *p = fetch_ok(url, &one, &info);
+    assert_false(info.resumed); /* the server answered 200: started over */
+    assert_file_content(p, other, PKG_SIZE);
+    assert_int_equal(probehttpd_count(&srv, "\"/cut/7000/1/files/changing.deb\", \"range\": "
+                                           "\"bytes=7000-\", \"if_range\": \"\\\""),
+                     1);
+    assert_false(exists(validator)); /* gone with the finished download */
+
+    /* unchanged: If-Range matches and the download resumes */
+    _cleanup_free_ char *url2 = url_for("/cut/9000/1/files/steady.deb");
+    fetch_fails(url2, &one, "kept for resuming");
+    _cleanup_free_ char *p2 = fetch_ok(url2, &one, &info);
+    assert_true(info.resumed);
+    assert_file_content(p2, content, PKG_SIZE);
+}
+
 static void test_bad_servers(void **state)
 {
     (void)state;
@@ -426,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup(test_download_and_cache, test_setup),
         cmocka_unit_test_setup(test_resume_partial, test_setup),
         cmocka_unit_test_setup(test_cut_connection, test_setup),
+        cmocka_unit_test_setup(test_changed_file_is_not_spliced, test_setup),
         cmocka_unit_test_setup(test_bad_servers, test_setup),
         cmocka_unit_test_setup(test_http_errors, test_setup),
         cmocka_unit_test_setup(test_concurrent, test_setup),
