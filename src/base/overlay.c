@@ -36,8 +36,15 @@ static int mount_new_api(const char *target, char *const *lowers, size_t n,
     /* No redirect/metacopy trust from layer contents: images are
      * untrusted data. */
     fsconfig(fsfd, FSCONFIG_SET_STRING, "redirect_dir", "off", 0);
-    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        /* Before 6.5 overlayfs had no fs_context of its own: the generic
+         * legacy one takes any key in fsconfig() and the filesystem only
+         * refuses "lowerdir+" here, with EINVAL (Debian 12's 6.1, Ubuntu
+         * 22.04's 5.15). The caller retries with the classic string. */
+        if (errno == EINVAL)
+            return -EINVAL;
         return rk_error_set(err, errno, "creating overlay for %s", target), -EIO;
+    }
     _cleanup_close_ int mfd =
         fsmount(fsfd, FSMOUNT_CLOEXEC, readonly ? MOUNT_ATTR_RDONLY : 0);
     if (mfd < 0)
