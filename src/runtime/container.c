@@ -849,8 +849,28 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
      *    child may go on (GO) to its cgroup namespace. */
     if (record_late && create_record(c, err) < 0)
         goto kill;
-    if (rk_sync_send(c->sync[0], RK_SYNC_GO, -1, err) < 0)
+    if (rk_sync_send(c->sync[0], RK_SYNC_GO, -1, err) < 0) {
+        /* EPIPE: the child failed while building its root and exited
+         * before GO; its report is still queued on the socket and says
+         * why, which the EPIPE does not. */
+        for (;;) {
+            rk_sync_msg m;
+            int pfd = -1;
+            if (rk_sync_recv(c->sync[0], &m, &pfd, NULL) <= 0)
+                break;
+            if (pfd >= 0)
+                close(pfd);
+            if (m.type == RK_SYNC_ERROR) {
+                if (err) {
+                    rk_error_free(*err);
+                    *err = NULL;
+                }
+                rk_sync_error_from_msg(&m, err);
+                break;
+            }
+        }
         goto kill;
+    }
     step_time("record written, GO sent");
 
     /* 8. The child's report: the pty master (-t), then either an error or
@@ -1028,6 +1048,13 @@ static _Noreturn void exec_payload(exec_ctx *x)
     int fd = x->sync[1];
     if (!x->detach)
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* E2b. The cgroup namespace, now that we were born in our cgroup
+     *      (see E2). */
+    if (setns(x->target_pidfd, CLONE_NEWCGROUP) < 0) {
+        rk_error_set(&err, errno, "joining the container's cgroup namespace");
+        goto fail;
+    }
+    close(x->target_pidfd);
     /* E3. -t: a pty from the container's devpts. */
     int slave = -1;
     if (x->spec.tty) {
@@ -1070,20 +1097,29 @@ static _Noreturn void exec_child(exec_ctx *x)
      *     view: v1 ones by moving ourselves (inherited by the payload;
      *     cheap, see rk_cgroup_enter_self), the v2 one at the payload's
      *     birth. */
-    int v2fd = -1;
+    int v2fd = -1, v2procs = -1;
+    const char *v2dir = NULL;
     for (size_t i = 0; i < x->cg->n; i++)
-        if (x->cg->v2[i])
+        if (x->cg->v2[i]) {
+            v2dir = x->cg->dirs[i];
             v2fd = open(x->cg->dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            _cleanup_free_ char *procs = rk_path_join(x->cg->dirs[i], "cgroup.procs");
+            v2procs = open(procs, O_WRONLY | O_CLOEXEC);
+        }
     if (rk_cgroup_has_v1(x->cg) && rk_cgroup_enter_self(x->cg, v2fd >= 0, &err) < 0)
         goto fail;
-    /* E2. All its namespaces at once; joining the mount namespace puts us
-     *     at its root. Then the payload, born in the PID namespace. */
+    /* E2. Its namespaces but the cgroup one; joining the mount namespace
+     *     puts us at its root. Then the payload, born in the PID
+     *     namespace and in its v2 cgroup. The kernel refuses a move into
+     *     a v2 cgroup (CLONE_INTO_CGROUP or cgroup.procs) by a process
+     *     whose cgroup lies outside its cgroup namespace (ENOENT): still
+     *     in the host's cgroup, we must not be in the container's
+     *     namespace yet; the payload joins it (E2b). */
     if (setns(x->target_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
-                                   CLONE_NEWCGROUP | CLONE_NEWPID) < 0) {
+                                   CLONE_NEWPID) < 0) {
         rk_error_set(&err, errno, "joining the container's namespaces");
         goto fail;
     }
-    close(x->target_pidfd);
     /*     In a booted system the payload gets what systemd gives a
      *     service (read from the container's own /etc), under the
      *     container's environment. */
@@ -1095,8 +1131,12 @@ static _Noreturn void exec_child(exec_ctx *x)
     int pidfd = -1;
     pid_t pid = clone3_pidfd(CLONE_PARENT, v2fd, &pidfd);
     if (pid < 0 && v2fd >= 0) {
-        if (rk_cgroup_enter_self(x->cg, false, &err) < 0)
+        /* The paths are the host's, out of view now: the fd opened
+         * before setns. */
+        if (v2procs < 0 || write(v2procs, "0", 1) != 1) {
+            rk_error_set(&err, errno, "moving into cgroup %s", v2dir);
             goto fail;
+        }
         pid = clone3_pidfd(CLONE_PARENT, -1, &pidfd);
     }
     if (pid < 0) {
