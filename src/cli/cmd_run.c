@@ -334,7 +334,7 @@ int rk_cmd_run(struct rk_cli *cli, int argc, char **argv)
         {"network", required_argument, NULL, OPT_NETWORK},
         {"net", required_argument, NULL, OPT_NETWORK},
         {"platform", required_argument, NULL, OPT_PLATFORM},
-        {"pull", optional_argument, NULL, OPT_PULL},
+        {"pull", required_argument, NULL, OPT_PULL},
         {"boot", required_argument, NULL, OPT_BOOT},
         {"memory", required_argument, NULL, 'm'},
         {"cpus", required_argument, NULL, OPT_CPUS},

@@ -610,6 +610,12 @@ def test_image_pull_policies(images, racker_bin, registry):
         ref = f"{registry.host}/busybox:latest"
         cp = r.run("run", "--rm", "--pull=never", ref, "true")
         assert cp.returncode == 125 and "no such image" in cp.stderr
+        # the space form, as `run --help` shows it: "never" is the policy,
+        # not the image
+        cp = r.run("run", "--rm", "--pull", "never", ref, "true")
+        assert cp.returncode == 125 and "no such image" in cp.stderr and ref in cp.stderr
+        cp = r.run("run", "--rm", "--pull", "sometimes", ref, "true")
+        assert cp.returncode == 125 and "--pull" in cp.stderr
         cp = r.run("run", "--rm", ref, "echo", "pulled")  # missing: pulls
         assert cp.returncode == 0 and cp.stdout == "pulled\n", cp.stderr
         assert r.run("run", "--rm", "--pull=never", ref, "true").returncode == 0
