@@ -10,7 +10,7 @@ PYTHON     ?= /usr/bin/python3
 FUZZ_SECONDS ?= 15
 PYTEST_ARGS ?=
 
-.PHONY: all deps build check unit asan fuzz e2e demo bench install clean
+.PHONY: all deps build check unit asan fuzz e2e vm demo bench install clean
 
 all: build
 
@@ -46,9 +46,17 @@ e2e: build
 	RACKER_BIN=$(CURDIR)/$(BUILD)/racker POSTROJ_BIN=$(CURDIR)/$(BUILD)/postroj \
 	$(PYTHON) -m pytest -v -ra $(PYTEST_ARGS) tests/e2e
 
-# Every test: unit tests (plain and under ASan+UBSan), fuzz smoke runs, and
-# the end-to-end tests against a local registry the suite starts itself.
-check: unit asan fuzz e2e
+# racker on a real Debian 12 system (its 6.1 kernel, systemd as PID 1) with
+# pure cgroup v2 and with pure v1, in QEMU: this host is hybrid, with
+# another kernel (tests/vm/README.md).
+vm: build
+	RACKER_BUILD=$(CURDIR)/$(BUILD) bash tests/vm/run.sh v2
+	RACKER_BUILD=$(CURDIR)/$(BUILD) bash tests/vm/run.sh v1
+
+# Every test: unit tests (plain and under ASan+UBSan), fuzz smoke runs, the
+# end-to-end tests against a local registry the suite starts itself, and
+# the VM runs on pure v2 and v1 hosts.
+check: unit asan fuzz e2e vm
 
 demo: build
 	sh scripts/demo.sh $(BUILD)

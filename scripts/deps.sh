@@ -12,6 +12,7 @@ PACKAGES="
   docker-registry skopeo umoci mmdebstrap busybox-static
   ca-certificates openssl curl dpkg-dev iproute2 util-linux procps psmisc
   bubblewrap systemd-container hyperfine time
+  qemu-system-x86 e2fsprogs
 "
 
 missing=""
