@@ -3,7 +3,8 @@
 # on a real systemd host. Each check appends "RESULT PASS|FAIL|SKIP name :: detail"
 # to $RES; at the end the results and the full log go to the second disk
 # (/dev/vdb) and the VM powers off. Configuration: /etc/racker-vm.conf
-# (MODE, BUSYBOX, MINBASE, SYSTEMD: image references in the copied store).
+# (MODE, BUSYBOX, MINBASE, SYSTEMD: image references in the copied store;
+# GUEST_REG: the host's registry as the guest reaches it).
 set -u
 . /etc/racker-vm.conf
 RES=/run/racker-vm/results
@@ -104,6 +105,35 @@ check info-cgroup-mode "$cgl" grep -qE "^Cgroups: +$MODE( |$)" "$T/o"
 run_rk "$T/o" "$T/e" 30 --debug pull --tls-verify=false 127.0.0.1:9/nothing:here
 check pull-module-loads "rc=$RC $(grep -m1 -E 'racker-pull|dlopen|connect' "$T/e")" \
     grep -q 'loaded .*racker-pull.so' "$T/e"
+
+# ---- a real pull and unpack on this kernel, from the host's registry
+# (qemu's user network: the host's loopback is 10.0.2.2; the address is
+# set by hand, the image has no network configuration)
+ifc=$(ls /sys/class/net | grep -vx lo | head -1)
+busybox ip link set "$ifc" up && busybox ip addr add 10.0.2.15/24 dev "$ifc"
+PS=/var/lib/racker-pulled
+run_rk "$T/o" "$T/e" 120 --root "$PS" pull --tls-verify=false "$GUEST_REG/busybox:latest"
+check pull-busybox "rc=$RC err=$(tail -c 300 "$T/e")" test "$RC" = 0
+run_rk "$T/o" "$T/e" 120 --root "$PS" pull --tls-verify=false "$GUEST_REG/special:latest"
+check pull-special "rc=$RC err=$(tail -c 300 "$T/e")" test "$RC" = 0
+# whiteouts, an opaque directory, modes and a device node, as unpacked here
+run_rk "$T/o" "$T/e" 60 --root "$PS" run --rm --pull=never "$GUEST_REG/special:latest" sh -c \
+    'test ! -e /gone-file && test ! -e /gone-dir && test -e /opq/new && \
+     test "$(ls /opq)" = new && stat -c "%a %u:%g" /files/setuid /dirs/private && \
+     stat -c "%F %t:%T" /devs/null && cat /replace-me'
+want="4755 0:0
+700 1000:1000
+character special file 1:3"
+check pulled-special-rootfs "rc=$RC out=$(cat "$T/o") err=$(cat "$T/e")" \
+    test "$RC" = 0 -a "$(head -3 "$T/o")" = "$want"
+run_rk "$T/o" "$T/e" 60 --root "$PS" run --rm --pull=never "$GUEST_REG/busybox:latest" echo pulled
+check run-pulled "rc=$RC out=$(cat "$T/o")" test "$RC" = 0 -a "$(cat "$T/o")" = pulled
+run_rk "$T/o" "$T/e" 60 --root "$PS" images -q
+n_before=$(wc -l <"$T/o")
+run_rk "$T/o" "$T/e" 60 --root "$PS" rmi "$GUEST_REG/special:latest" "$GUEST_REG/busybox:latest"
+run_rk "$T/o2" "$T/e2" 60 --root "$PS" image prune
+check rmi-prune-pulled "rc=$RC images-before=$n_before left=$(ls $PS/layers 2>/dev/null | wc -l)" \
+    test "$RC" = 0 -a "$n_before" = 2 -a "$(ls $PS/layers 2>/dev/null | wc -l)" = 0
 
 # ---- basics
 run_rk "$T/o" "$T/e" 60 run --rm --pull=never "$BUSYBOX" echo hi

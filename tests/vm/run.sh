@@ -83,15 +83,15 @@ $TESTBED serve --dir "$WORK/reg/data" --port-file "$WORK/reg/port" --pid-file "$
 REG_PID=$(cat "$WORK/reg/pid")
 REG=$(cat "$WORK/reg/port")
 case "$REG" in *:*) ;; *) REG=127.0.0.1:$REG ;; esac
-$TESTBED populate --registry "$REG" busybox debian-minbase debian-systemd >"$WORK/populate.log"
+$TESTBED populate --registry "$REG" busybox debian-minbase debian-systemd special >"$WORK/populate.log"
 BUSYBOX=$REG/busybox:latest
 MINBASE=$REG/debian:bookworm
 SYSTEMD=$REG/debian-systemd:bookworm
 for r in "$BUSYBOX" "$MINBASE" "$SYSTEMD"; do
     "$BUILD/racker" --root "$STORE" pull -q "$r" >/dev/null
 done
-$TESTBED stop --pid-file "$WORK/reg/pid" >/dev/null 2>&1 || kill "$REG_PID" 2>/dev/null || true
-REG_PID=""
+# The registry stays up for the guest's own pull (qemu's user network
+# maps 10.0.2.2 to the host's loopback); cleanup() stops it.
 
 # ---- 3. the disk: base + racker + store + the check service
 ROOT=$WORK/root
@@ -107,6 +107,7 @@ MODE=$MODE
 BUSYBOX=$BUSYBOX
 MINBASE=$MINBASE
 SYSTEMD=$SYSTEMD
+GUEST_REG=10.0.2.2:${REG##*:}
 BOOT_TIMEOUT=${RACKER_VM_BOOT_TIMEOUT:-180}
 CONF
 echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$ROOT/etc/fstab"
@@ -170,7 +171,7 @@ qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" -machine q35 -smp 2 -m "$MEM" \
     -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" -append "$APPEND" \
     -drive "file=$DISK,format=raw,if=virtio,cache=unsafe" \
     -drive "file=$RESULTS,format=raw,if=virtio" \
-    -nic none -device virtio-rng-pci &
+    -nic user,model=virtio-net-pci -device virtio-rng-pci &
 QEMU_PID=$!
 timed_out=0
 while kill -0 "$QEMU_PID" 2>/dev/null; do
