@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -263,4 +265,37 @@ int rk_lock_at(int dirfd, const char *name, int op, rk_error **err)
         return rk_error_set(err, e, "locking %s", name);
     }
     return fd;
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+void rk_cloexec_from(int lowfd, bool fast)
+{
+    if (fast && syscall(SYS_close_range, (unsigned)lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char *end;
+            long fd = strtol(de->d_name, &end, 10);
+            if (*end || end == de->d_name || fd < lowfd || fd == self)
+                continue;
+            fcntl((int)fd, F_SETFD, fcntl((int)fd, F_GETFD) | FD_CLOEXEC);
+        }
+        closedir(d);
+        return;
+    }
+    struct rlimit rl;
+    long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? (long)rl.rlim_cur
+                   : 65536;
+    for (long fd = lowfd; fd < max; fd++) {
+        int fl = fcntl((int)fd, F_GETFD);
+        if (fl >= 0)
+            fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+    }
 }

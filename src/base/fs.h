@@ -39,3 +39,9 @@ int rk_lock_at(int dirfd, const char *name, int op, rk_error **err);
 
 /* A random lowercase hex string of 2*nbytes digits. */
 void rk_random_hex(char *out, size_t nbytes);
+
+/* Mark every descriptor >= lowfd close-on-exec: close_range() with
+ * CLOSE_RANGE_CLOEXEC (Linux 5.11), else one fcntl() per open descriptor
+ * from /proc/self/fd, else up to RLIMIT_NOFILE. `fast` false skips the
+ * syscall (tests). */
+void rk_cloexec_from(int lowfd, bool fast);

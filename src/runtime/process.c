@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/close_range.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +238,7 @@ int rk_process_start(const rk_spec *spec, const rk_process_opts *o, rk_error **e
     }
 
     /* 9. No descriptor of racker's leaks into the container. */
-    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+    rk_cloexec_from(3, true);
 
     if (spec->init && o->pid1)
         return run_init(spec->argv, env, o, err);

@@ -87,6 +87,28 @@ static void test_strv(void **state)
     assert_string_equal(p, "/a/b");
 }
 
+/* Both ways: the close_range() call, and the per-descriptor fallback that
+ * kernels before 5.11 (no CLOSE_RANGE_CLOEXEC) take. */
+static void test_cloexec_from(void **state)
+{
+    (void)state;
+    for (int fast = 0; fast < 2; fast++) {
+        int keep = open("/dev/null", O_RDONLY); /* no O_CLOEXEC */
+        int a = open("/dev/null", O_RDONLY);
+        int b = fcntl(a, F_DUPFD, 200);
+        assert_true(keep >= 0 && a > keep && b >= 200);
+        assert_int_equal(fcntl(a, F_GETFD) & FD_CLOEXEC, 0);
+        rk_cloexec_from(a, fast);
+        assert_int_equal(fcntl(keep, F_GETFD) & FD_CLOEXEC, 0); /* below lowfd */
+        assert_int_equal(fcntl(a, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        assert_int_equal(fcntl(b, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+        assert_true(fcntl(a, F_GETFD) >= 0 && fcntl(b, F_GETFD) >= 0); /* still open */
+        close(keep);
+        close(a);
+        close(b);
+    }
+}
+
 static void test_files(void **state)
 {
     (void)state;
@@ -132,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_strv),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_cloexec_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
