@@ -280,6 +280,23 @@ mounts_after=$(racker_mounts)
 check os-no-mount-left "before='$(echo "$mounts_before" | one_line)' after='$(echo "$mounts_after" | one_line)'" \
     test "$mounts_after" = "$mounts_before"
 
+# ---- postroj on this host: boot, install a .deb, its socket unit, HTTP
+export POSTROJ_CATALOGUE=/usr/local/share/racker-vm/postroj-images.json
+echo "+ postroj pkgprobe"
+timeout -k 10 $((BT + 300)) postroj pkgprobe --image="$SYSTEMD" \
+    --package=/usr/local/share/racker-vm/rk-listens.deb --check-unit=rk-listens.socket \
+    --check-network=http://localhost:8765 --expect-status=200 --junit "$T/junit.xml" \
+    >"$T/o" 2>"$T/e"
+RC=$?
+echo "  rc=$RC stdout=$(one_line <"$T/o") stderr=$(tail -c 400 "$T/e" | one_line)"
+check postroj-pkgprobe "rc=$RC out=$(cat "$T/o") err=$(tail -c 300 "$T/e")" \
+    test "$RC" = 0 -a "$(grep -c ' PASS' "$T/o")" = 3 -a -s "$T/junit.xml"
+echo "+ postroj selftest hostnamectl"
+timeout -k 10 $((BT + 300)) postroj selftest hostnamectl --image="$SYSTEMD" >"$T/o" 2>"$T/e"
+RC=$?
+check postroj-selftest-hostnamectl "rc=$RC out=$(cat "$T/o") err=$(tail -c 300 "$T/e")" \
+    test "$RC" = 0 -a -n "$(grep PASS "$T/o")"
+
 # ---- nothing left at all
 run_rk "$T/o" "$T/e" 30 ps -a -q
 check nothing-left "ps -a: '$(one_line <"$T/o")' cgroups: '$(racker_cgroups | one_line)'" \

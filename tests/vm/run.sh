@@ -28,7 +28,7 @@ die() { log "$*"; exit 1; }
 for t in mmdebstrap mkfs.ext4 qemu-system-x86_64 sha256sum; do
     command -v "$t" >/dev/null || die "$t missing (apt-get install mmdebstrap e2fsprogs qemu-system-x86)"
 done
-for f in racker racker-pull.so; do
+for f in racker racker-pull.so postroj; do
     [ -f "$BUILD/$f" ] || die "$BUILD/$f missing (build racker first, or set RACKER_BUILD)"
 done
 mkdir -p "$CACHE"
@@ -99,6 +99,13 @@ mkdir -p "$ROOT"
 tar -C "$ROOT" --numeric-owner --xattrs --xattrs-include='*' -xpf "$BASE"
 install -D -m 0755 "$BUILD/racker" "$ROOT/usr/local/bin/racker"
 install -D -m 0644 "$BUILD/racker-pull.so" "$ROOT/usr/local/bin/racker-pull.so"
+install -D -m 0755 "$BUILD/postroj" "$ROOT/usr/local/bin/postroj"
+# postroj's catalogue, and a package whose socket unit answers HTTP (no
+# server binary needed in the image), for a pkgprobe on this host
+install -D -m 0644 "$REPO/data/postroj-images.json" "$ROOT/usr/local/share/racker-vm/postroj-images.json"
+DEB=$($PY -c 'import sys; sys.path.insert(0, sys.argv[1]); import packages
+print(packages.working_unit_deb(sys.argv[2], port=8765))' "$REPO/tests/fixtures" "$WORK")
+install -D -m 0644 "$DEB" "$ROOT/usr/local/share/racker-vm/rk-listens.deb"
 install -D -m 0755 "$HERE/guest-test.sh" "$ROOT/usr/local/sbin/racker-vmtest"
 mkdir -p "$ROOT/var/lib"
 cp -a "$STORE" "$ROOT/var/lib/racker"
