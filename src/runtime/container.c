@@ -712,6 +712,33 @@ fail_early:
 }
 
 /* Steps 2-11, in the supervisor. */
+/* The child's reports on the sync socket: the pty master (-t), then either
+ * its error (-2, in *err) or EOF (0), which means its execve() succeeded;
+ * -1 when the socket itself fails. */
+static int child_reports(run_ctx *c, rk_error **err)
+{
+    for (;;) {
+        rk_sync_msg m;
+        int pfd = -1;
+        int rr = rk_sync_recv(c->sync[0], &m, &pfd, err);
+        if (rr <= 0)
+            return rr;
+        if (m.type == RK_SYNC_PTY && pfd >= 0) {
+            if (c->boot)
+                c->console_master = pfd;
+            else
+                c->pty_master = pfd;
+            continue;
+        }
+        if (pfd >= 0)
+            close(pfd);
+        if (m.type == RK_SYNC_ERROR) {
+            rk_sync_error_from_msg(&m, err);
+            return -2;
+        }
+    }
+}
+
 static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
 {
     const rk_run_options *o = c->o;
@@ -853,50 +880,20 @@ static int supervise(run_ctx *c, rk_run_result *res, rk_error **err)
         /* EPIPE: the child failed while building its root and exited
          * before GO; its report is still queued on the socket and says
          * why, which the EPIPE does not. */
-        for (;;) {
-            rk_sync_msg m;
-            int pfd = -1;
-            if (rk_sync_recv(c->sync[0], &m, &pfd, NULL) <= 0)
-                break;
-            if (pfd >= 0)
-                close(pfd);
-            if (m.type == RK_SYNC_ERROR) {
-                if (err) {
-                    rk_error_free(*err);
-                    *err = NULL;
-                }
-                rk_sync_error_from_msg(&m, err);
-                break;
-            }
+        rk_error *why = NULL;
+        if (child_reports(c, &why) == -2 && err) {
+            rk_error_free(*err);
+            *err = why;
+        } else {
+            rk_error_free(why);
         }
         goto kill;
     }
     step_time("record written, GO sent");
 
-    /* 8. The child's report: the pty master (-t), then either an error or
-     *    EOF, which means its execve() succeeded. */
-    for (;;) {
-        rk_sync_msg m;
-        int pfd = -1;
-        int rr = rk_sync_recv(c->sync[0], &m, &pfd, err);
-        if (rr < 0)
-            goto kill;
-        if (rr == 0)
-            break;
-        if (m.type == RK_SYNC_PTY && pfd >= 0) {
-            if (c->boot)
-                c->console_master = pfd;
-            else
-                c->pty_master = pfd;
-            continue;
-        }
-        if (pfd >= 0)
-            close(pfd);
-        if (m.type == RK_SYNC_ERROR) {
-            rk_sync_error_from_msg(&m, err);
-            goto kill;
-        }
-    }
+    /* 8. The child's report. */
+    if (child_reports(c, err) < 0)
+        goto kill;
     close_fd(&c->sync[0]);
     step_time("child exec'd");
 

@@ -437,6 +437,17 @@ def test_seccomp_and_devices(rk, rootfs):
 
 # ---------------------------------------------------------------- volumes
 
+def test_setup_failure_in_the_child_is_reported(rk, rootfs):
+    # The child fails while it builds the root (a tmpfs the kernel refuses):
+    # its own report is the one error line. (Here the tmpfs fails after the
+    # supervisor's GO; a failure before it, which once came out as "Broken
+    # pipe", is not reproduced on this host.)
+    for detach in ((), ("-d",)):
+        cp = rk.run("run", *detach, "--rm", "--tmpfs", "/x:size=bogus", "--rootfs", rootfs, "true")
+        assert cp.returncode == 125
+        assert cp.stderr == "racker: error: mounting tmpfs on /x: Invalid argument\n", cp.stderr
+
+
 def test_volumes(rk, rootfs, tmp_path):
     rw = tmp_path / "rw"
     ro = tmp_path / "ro"
