@@ -54,13 +54,19 @@ char *rk_xstrndup(const char *s, unsigned long n)
     return r;
 }
 
+char *rk_xvasprintf(const char *fmt, va_list ap)
+{
+    char *r;
+    if (vasprintf(&r, fmt, ap) < 0)
+        oom();
+    return r;
+}
+
 char *rk_xasprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *r;
     va_start(ap, fmt);
-    if (vasprintf(&r, fmt, ap) < 0)
-        oom();
+    char *r = rk_xvasprintf(fmt, ap);
     va_end(ap);
     return r;
 }
@@ -69,9 +75,7 @@ int rk_error_setv(rk_error **err, int errnum, const char *fmt, va_list ap)
 {
     if (!err)
         return -1;
-    char *m;
-    if (vasprintf(&m, fmt, ap) < 0)
-        oom();
+    char *m = rk_xvasprintf(fmt, ap);
     if (errnum) {
         char *full = rk_xasprintf("%s: %s", m, strerror(errnum));
         free(m);
@@ -116,10 +120,8 @@ int rk_error_wrap(rk_error **err, const char *fmt, ...)
     if (!err || !*err)
         return -1;
     va_list ap;
-    char *ctx;
     va_start(ap, fmt);
-    if (vasprintf(&ctx, fmt, ap) < 0)
-        oom();
+    char *ctx = rk_xvasprintf(fmt, ap);
     va_end(ap);
     char *m = rk_xasprintf("%s: %s", ctx, (*err)->msg);
     free(ctx);

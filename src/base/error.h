@@ -49,3 +49,4 @@ void *rk_xrealloc(void *p, unsigned long n);
 char *rk_xstrdup(const char *s);
 char *rk_xstrndup(const char *s, unsigned long n);
 char *rk_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *rk_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

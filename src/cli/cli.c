@@ -66,16 +66,14 @@ int rk_cli_usage_error(struct rk_cli *cli, const struct rk_verb *verb,
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
+    _cleanup_free_ char *m = rk_xvasprintf(fmt, ap);
     va_end(ap);
     if (verb)
         fprintf(stderr, "%s: %s: %s (see '%s %s --help')\n", cli->prog,
-                verb->name, m ? m : "usage error", cli->prog, verb->name);
+                verb->name, m, cli->prog, verb->name);
     else
         fprintf(stderr, "%s: %s (see '%s --help')\n", cli->prog,
-                m ? m : "usage error", cli->prog);
+                m, cli->prog);
     return cli->usage_status;
 }
 

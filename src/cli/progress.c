@@ -126,19 +126,16 @@ static void line(rk_progress *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = NULL;
-    if (vasprintf(&m, fmt, ap) >= 0) {
-        if (p->tty && p->drawn) {
-            /* Print above the bars, then redraw them below. */
-            fprintf(stderr, "\033[%zuA\r\033[K%s\n", p->drawn, m);
-            p->drawn = 0;
-            draw(p, true);
-        } else {
-            fprintf(stderr, "%s\n", m);
-        }
-        free(m);
-    }
+    _cleanup_free_ char *m = rk_xvasprintf(fmt, ap);
     va_end(ap);
+    if (p->tty && p->drawn) {
+        /* Print above the bars, then redraw them below. */
+        fprintf(stderr, "\033[%zuA\r\033[K%s\n", p->drawn, m);
+        p->drawn = 0;
+        draw(p, true);
+    } else {
+        fprintf(stderr, "%s\n", m);
+    }
 }
 
 void rk_progress_pull_event(void *ctx, const rk_pull_event *ev)

@@ -38,14 +38,12 @@ __attribute__((format(printf, 3, 4))) static int
 ref_error(rk_error **err, const char *input, const char *fmt, ...)
 {
     va_list ap;
-    _cleanup_free_ char *what = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&what, fmt, ap) < 0)
-        what = NULL;
+    _cleanup_free_ char *what = rk_xvasprintf(fmt, ap);
     va_end(ap);
     _cleanup_free_ char *q = quote_input(input);
     return rk_error_set_status(err, 125, 0, "invalid reference \"%s\": %s", q,
-                               what ? what : "invalid");
+                               what);
 }
 
 static bool is_lower_alnum(char c)

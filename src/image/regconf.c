@@ -116,13 +116,10 @@ __attribute__((format(printf, 2, 3))) static int perr(tparser *t,
                                                       const char *fmt, ...)
 {
     va_list ap;
-    char *m = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
+    char *m = rk_xvasprintf(fmt, ap);
     va_end(ap);
-    rk_error_set(t->err, 0, "%s:%d: %s", t->origin, t->line,
-                 m ? m : "syntax error");
+    rk_error_set(t->err, 0, "%s:%d: %s", t->origin, t->line, m);
     free(m);
     return -1;
 }
@@ -997,13 +994,10 @@ __attribute__((format(printf, 4, 5))) static int
 cerr(rk_error **err, const char *origin, const tval *v, const char *fmt, ...)
 {
     va_list ap;
-    char *m = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
+    char *m = rk_xvasprintf(fmt, ap);
     va_end(ap);
-    rk_error_set(err, 0, "%s:%d: %s", origin, v ? v->line : 1,
-                 m ? m : "invalid");
+    rk_error_set(err, 0, "%s:%d: %s", origin, v ? v->line : 1, m);
     free(m);
     return -1;
 }

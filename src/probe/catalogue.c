@@ -114,15 +114,13 @@ entry_error(rk_error **err, const struct ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *m = NULL;
-    if (vasprintf(&m, fmt, ap) < 0)
-        m = NULL;
+    _cleanup_free_ char *m = rk_xvasprintf(fmt, ap);
     va_end(ap);
     if (c->label)
         return rk_error_set(err, 0, "%s: images[%zu] (\"%s\"): %s", c->source,
-                            c->index, c->label, m ? m : "invalid entry");
+                            c->index, c->label, m);
     return rk_error_set(err, 0, "%s: images[%zu]: %s", c->source, c->index,
-                        m ? m : "invalid entry");
+                        m);
 }
 
 static int check_keys(json_t *obj, const char *const *allowed,

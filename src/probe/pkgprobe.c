@@ -59,10 +59,9 @@ static void status(struct probe *p, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *line = NULL;
-    if (vasprintf(&line, fmt, ap) >= 0)
-        p->env->on_status(p->env->ctx, p->spec->image, line);
+    _cleanup_free_ char *line = rk_xvasprintf(fmt, ap);
     va_end(ap);
+    p->env->on_status(p->env->ctx, p->spec->image, line);
 }
 
 /* The last n lines of text, for a report's detail. */

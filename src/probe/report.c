@@ -132,9 +132,7 @@ rk_check *rk_probe_run_add_checkf(rk_probe_run *run, rk_check_kind kind,
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *reason = NULL;
-    if (vasprintf(&reason, fmt, ap) < 0)
-        reason = NULL;
+    _cleanup_free_ char *reason = rk_xvasprintf(fmt, ap);
     va_end(ap);
     return rk_probe_run_add_check(run, kind, name, status, reason);
 }

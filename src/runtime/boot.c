@@ -681,12 +681,10 @@ static int boot_failed(const rk_boot_wait *w, const char *status, rk_error **err
 {
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *what = NULL;
-    if (vasprintf(&what, fmt, ap) < 0)
-        what = NULL;
+    _cleanup_free_ char *what = rk_xvasprintf(fmt, ap);
     va_end(ap);
     _cleanup_free_ char *lines = w->tail ? rk_console_tail_lines(w->tail, 15) : rk_xstrdup("");
-    return rk_error_set_status(err, 125, 0, "%s%s%s%s; %s%s", what ? what : "booting failed",
+    return rk_error_set_status(err, 125, 0, "%s%s%s%s; %s%s", what,
                                status ? " (systemd's status: " : "", status ? status : "",
                                status ? ")" : "",
                                *lines ? "the last lines of its console:\n" : "its console is empty",
